@@ -1,0 +1,137 @@
+"""Typed settings built from the validated configuration.
+
+The YAML configuration is validated against ``hgad/resources/config.schema.yaml`` (which also
+fills defaults: the schema is the one place for defaults) before anything runs; these
+dataclasses give the package typed access to it.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SCHEMA_PATH = Path(__file__).resolve().parent / "resources" / "config.schema.yaml"
+
+
+@dataclass(frozen=True)
+class FeatureSettings:
+    backbone: str
+    weights: str
+    out_index: int
+    levels: int
+    img_size: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    batch_size: int
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    coupling_layers: int
+    clamp_alpha: float
+    pos_embed_dim: int
+    n_intra_centers: int
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    meta_epochs: int
+    sub_epochs: int
+    batch_size: int
+    lr: float
+    lr_decay_rate: float
+    lr_warm_epochs: int
+    betas: tuple[float, float]
+    weight_decay: float
+    lambda1: float
+    lambda2: float
+    label_smoothing: float
+    intra_start_epoch: int
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    msk_size: int
+    normalization: str
+    gaussian_sigma: float
+    batch_size: int
+
+
+@dataclass(frozen=True)
+class Settings:
+    features: FeatureSettings
+    model: ModelSettings
+    train: TrainSettings
+    evaluate: EvalSettings
+    device: str
+
+
+def _section(cls, values: dict[str, Any]):
+    return cls(**{f.name: tuple(values[f.name]) if isinstance(values[f.name], list)
+                  else values[f.name] for f in fields(cls)})
+
+
+def settings_from_config(config: dict[str, Any]) -> Settings:
+    """Typed settings from a configuration mapping, validated (and defaults filled) on a copy."""
+    config = copy.deepcopy(config)
+    config.setdefault("datasets", {"_": {"layout": "folder", "root": "."}})
+    validate_config(config)
+    return Settings(
+        features=_section(FeatureSettings, config["features"]),
+        model=_section(ModelSettings, config["model"]),
+        train=_section(TrainSettings, config["train"]),
+        evaluate=_section(EvalSettings, config["evaluate"]),
+        device=config["device"],
+    )
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config and validate it against the schema (defaults filled in)."""
+    with open(path) as handle:
+        config = yaml.safe_load(handle) or {}
+    validate_config(config)
+    return config
+
+
+def validate_config(config: dict[str, Any]) -> None:
+    """Validate ``config`` in place against the schema, filling defaults.
+
+    Raises ``ValueError`` naming the offending key, e.g. ``train.lr: 'x' is not of type 'number'``
+    or ``train: unknown key 'lr_typo'``.
+    """
+    import jsonschema
+
+    with open(SCHEMA_PATH) as handle:
+        schema = yaml.safe_load(handle)
+    validator_cls = _defaults_filling(jsonschema.Draft202012Validator)
+    errors = sorted(validator_cls(schema).iter_errors(config), key=lambda e: list(e.path))
+    if errors:
+        raise ValueError("invalid configuration:\n" + "\n".join(_describe(e) for e in errors))
+
+
+def _describe(error) -> str:
+    where = ".".join(str(p) for p in error.absolute_path) or "<top level>"
+    if error.validator == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        return f"  {where}: unknown key(s) {', '.join(repr(k) for k in extra)}"
+    return f"  {where}: {error.message}"
+
+
+def _defaults_filling(validator_cls):
+    """A validator class that also writes each property's ``default`` into the instance."""
+    import jsonschema
+
+    validate_properties = validator_cls.VALIDATORS["properties"]
+
+    def properties(validator, props, instance, schema):
+        if isinstance(instance, dict):
+            for name, sub in props.items():
+                if "default" in sub:
+                    instance.setdefault(name, sub["default"])
+        yield from validate_properties(validator, props, instance, schema)
+
+    return jsonschema.validators.extend(validator_cls, {"properties": properties})

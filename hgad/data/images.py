@@ -1,0 +1,52 @@
+"""Image and mask loading with the paper's transforms (method.md section 1).
+
+Images: shorter side resized to ``img_size`` (Lanczos), centre crop, RGB float in [0, 1],
+normalised with ``mean``/``std``. Masks: resized to ``msk_size`` (nearest), centre crop,
+binarised (any non-zero pixel is anomalous).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+
+def _resize_shorter_and_crop(image: Image.Image, size: int, resample: int) -> Image.Image:
+    width, height = image.size
+    scale = size / min(width, height)
+    resized = image.resize(
+        (max(size, round(width * scale)), max(size, round(height * scale))), resample
+    )
+    return ImageOps.fit(resized, (size, size), method=resample, centering=(0.5, 0.5))
+
+
+def load_image(
+    path: str, img_size: int, mean: Sequence[float], std: Sequence[float]
+) -> torch.Tensor:
+    """Load an image file as a normalised float32 tensor [3, img_size, img_size]."""
+    with Image.open(path) as image:
+        rgb = image.convert("RGB")
+    rgb = _resize_shorter_and_crop(rgb, img_size, Image.LANCZOS)
+    array = np.asarray(rgb, dtype=np.float32) / 255.0
+    tensor = torch.from_numpy(array).permute(2, 0, 1)
+    mean_t = torch.tensor(mean, dtype=torch.float32)[:, None, None]
+    std_t = torch.tensor(std, dtype=torch.float32)[:, None, None]
+    return (tensor - mean_t) / std_t
+
+
+def load_mask(path: str, msk_size: int) -> np.ndarray:
+    """Load a ground-truth mask as bool [msk_size, msk_size]; an empty path gives all False."""
+    if not path:
+        return np.zeros((msk_size, msk_size), dtype=bool)
+    with Image.open(path) as mask:
+        grey = mask.convert("L")
+    grey = _resize_shorter_and_crop(grey, msk_size, Image.NEAREST)
+    return binarize_mask(np.asarray(grey))
+
+
+def binarize_mask(mask: np.ndarray) -> np.ndarray:
+    """Any non-zero value is anomalous: masks of BTAD and VisA are not strictly 0/255."""
+    return np.asarray(mask) != 0

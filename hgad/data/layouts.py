@@ -1,0 +1,209 @@
+"""Manifest builders for each dataset layout (layouts and quirks: ``design/datasets.md``).
+
+Every builder returns a :func:`~hgad.data.manifest.make_manifest` frame and takes a
+``categories`` filter (None or [] = all; an unknown name is an error naming it).
+
+- ``mvtec`` and ``folder``: the MVTec AD layout, indexed by :func:`~hgad.data.mvtec.mvtec_manifest`
+  (any category names; greyscale images become RGB at loading, not here).
+- ``btad``: ``BTech_Dataset_transformed/<01|02|03>/{train/ok,test/ok,test/ko,ground_truth/ko}``.
+- ``mvtec3d``: RGB only, ``<cat>/{train,test}/<label>/rgb/*.png``, masks in ``.../gt/``.
+- ``visa``: the official one-class split ``split_csv/1cls.csv``.
+- ``union``: several manifests together with dataset-qualified categories (``mvtec/bottle``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import pandas as pd
+
+from hgad.data.manifest import SPLITS, ManifestError, make_manifest
+from hgad.data.mvtec import IMAGE_SUFFIXES, mvtec_manifest
+
+# Published image counts per split: {dataset: {split: {"normal"|"anomalous"|"total": n}}}.
+PUBLISHED_COUNTS = {
+    "mvtec": {"train": {"total": 3629}, "test": {"total": 1725}},
+    "visa": {"train": {"total": 8659}, "test": {"normal": 962, "anomalous": 1200}},
+}
+
+BTAD_FOLDER = "BTech_Dataset_transformed"
+BTAD_FOLDERS = {"train": ("ok",), "test": ("ok", "ko")}
+BTAD_ANOMALOUS = "ko"
+MVTEC3D_FOLDER = "mvtec_3d_anomaly_detection"
+MVTEC3D_NORMAL = "good"
+VISA_SPLIT_CSV = Path("split_csv") / "1cls.csv"
+VISA_COLUMNS = ["object", "split", "label", "image", "mask"]
+VISA_LABELS = {"normal": 0, "anomaly": 1}
+UNION_DATASET = "union"
+
+
+def _image_files(folder: Path) -> list[Path]:
+    """Image files directly in ``folder``, sorted."""
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _dataset_root(root: str | Path, wrapper: str | None = None) -> Path:
+    """``root`` as a folder; ``root/wrapper`` instead when the archive's top folder is there."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ManifestError(f"{root}: dataset folder does not exist")
+    if wrapper and (root / wrapper).is_dir():
+        return root / wrapper
+    return root
+
+
+def _select(where: Path, found: Iterable[str], categories: list[str] | None) -> list[str]:
+    """The wanted categories among those ``found`` (None or [] = all of them)."""
+    found = sorted(found)
+    if not found:
+        raise ManifestError(f"{where}: no categories found")
+    unknown = sorted(set(categories or []) - set(found))
+    if unknown:
+        raise ManifestError(f"{where}: categories not found: {', '.join(unknown)}")
+    return list(dict.fromkeys(categories)) if categories else found
+
+
+def _category_folders(root: Path) -> list[str]:
+    """Names of the sub-folders of ``root`` that hold a ``train/`` folder."""
+    return [p.name for p in root.iterdir() if (p / "train").is_dir()]
+
+
+def _existing(folder: Path) -> Path:
+    """``folder``, which must exist."""
+    if not folder.is_dir():
+        raise ManifestError(f"{folder}: missing folder")
+    return folder
+
+
+def _mask_with_stem(folder: Path, image: Path, suffixes: tuple[str, ...]) -> Path:
+    """The mask of ``image`` in ``folder``: same stem, one of ``suffixes``."""
+    for suffix in suffixes:
+        mask = folder / f"{image.stem}{suffix}"
+        if mask.is_file():
+            return mask
+    raise ManifestError(f"{image}: anomalous image without a mask (looked in {folder})")
+
+
+def _row(dataset: str, category: str, split: str, label: int, defect: str, image: Path,
+         mask: Path | None) -> dict:
+    """One manifest row."""
+    return dict(dataset=dataset, category=category, split=split, label=label, defect=defect,
+                image=str(image), mask=str(mask) if mask else "")
+
+
+def btad_manifest(
+    root: str | Path, dataset: str, categories: list[str] | None = None
+) -> pd.DataFrame:
+    """Manifest of BTAD; ``root`` is ``BTech_Dataset_transformed`` or the folder holding it.
+
+    Defect names are the folder names ``ok`` (label 0) and ``ko`` (label 1). Images are .bmp or
+    .png depending on the category; masks have the image's stem, .png (.bmp for category 03).
+    """
+    root = _dataset_root(root, BTAD_FOLDER)
+    rows = []
+    for category in _select(root, _category_folders(root), categories):
+        for split, defects in BTAD_FOLDERS.items():
+            for defect in defects:
+                label = int(defect == BTAD_ANOMALOUS)
+                for image in _image_files(_existing(root / category / split / defect)):
+                    truth = root / category / "ground_truth" / defect
+                    mask = _mask_with_stem(truth, image, (".png", ".bmp")) if label else None
+                    rows.append(_row(dataset, category, split, label, defect, image, mask))
+    return make_manifest(rows)
+
+
+def mvtec3d_manifest(
+    root: str | Path, dataset: str, categories: list[str] | None = None
+) -> pd.DataFrame:
+    """Manifest of the RGB images of MVTec 3D-AD (``xyz/`` and the validation split ignored)."""
+    root = _dataset_root(root, MVTEC3D_FOLDER)
+    rows = []
+    for category in _select(root, _category_folders(root), categories):
+        for split in SPLITS:
+            split_dir = _existing(root / category / split)
+            for label_dir in sorted(p for p in split_dir.iterdir() if p.is_dir()):
+                defect = label_dir.name
+                label = int(defect != MVTEC3D_NORMAL)
+                if split == "train" and label:
+                    raise ManifestError(f"{label_dir}: training images must be in train/good")
+                for image in _image_files(_existing(label_dir / "rgb")):
+                    mask = _mask_with_stem(label_dir / "gt", image, (".png",)) if label else None
+                    rows.append(_row(dataset, category, split, label, defect, image, mask))
+    return make_manifest(rows)
+
+
+def _read_visa_split(path: Path) -> pd.DataFrame:
+    """The one-class split table, columns and labels checked."""
+    if not path.is_file():
+        raise ManifestError(f"{path}: VisA split file not found")
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    absent = [c for c in VISA_COLUMNS if c not in table.columns]
+    if absent:
+        raise ManifestError(f"{path}: missing column(s) {', '.join(absent)}")
+    unknown = sorted(set(table["label"]) - set(VISA_LABELS))
+    if unknown:
+        raise ManifestError(f"{path}: unknown label(s) {', '.join(map(repr, unknown))}")
+    return table
+
+
+def visa_manifest(
+    root: str | Path, dataset: str, categories: list[str] | None = None
+) -> pd.DataFrame:
+    """Manifest of VisA from ``split_csv/1cls.csv`` (paths relative to ``root``).
+
+    Defect names are the split file's labels ``normal`` (label 0) and ``anomaly`` (label 1).
+    """
+    root = _dataset_root(root)
+    table = _read_visa_split(root / VISA_SPLIT_CSV)
+    wanted = _select(root / VISA_SPLIT_CSV, set(table["object"]), categories)
+    rows = [
+        _row(dataset, item.object, item.split, VISA_LABELS[item.label], item.label,
+             root / item.image, root / item.mask if item.mask else None)
+        for item in table[table["object"].isin(wanted)].itertuples(index=False)
+    ]
+    return make_manifest(rows)
+
+
+def union_manifest(parts: Iterable[tuple[str, pd.DataFrame]]) -> pd.DataFrame:
+    """Several datasets' manifests as one, categories qualified as ``<name>/<category>``.
+
+    The dataset column becomes ``union``. The result does not depend on the order of ``parts``,
+    so the class index (sorted category names) is unique and stable.
+    """
+    parts = list(parts)
+    if not parts:
+        raise ManifestError("union: no datasets given")
+    names = [name for name, _ in parts]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ManifestError(f"union: dataset(s) given more than once: {', '.join(repeated)}")
+    frames = [
+        frame.assign(dataset=UNION_DATASET, category=f"{name}/" + frame["category"].astype(str))
+        for name, frame in parts
+    ]
+    return make_manifest(pd.concat(frames, ignore_index=True).to_dict("records"))
+
+
+LAYOUTS: dict[str, Callable[..., pd.DataFrame]] = {
+    "mvtec": mvtec_manifest,
+    "folder": mvtec_manifest,
+    "btad": btad_manifest,
+    "mvtec3d": mvtec3d_manifest,
+    "visa": visa_manifest,
+}
+
+
+def build_manifest(
+    layout: str, root: str | Path, dataset: str, categories: list[str] | None = None
+) -> pd.DataFrame:
+    """Manifest of the dataset at ``root`` in ``layout`` (one of :data:`LAYOUTS`).
+
+    ``union`` is not a single-root layout: build its parts, then call :func:`union_manifest`.
+    """
+    if layout not in LAYOUTS:
+        raise ManifestError(
+            f"{root}: unknown layout {layout!r} (known: {', '.join(sorted(LAYOUTS))}; "
+            "union is built with union_manifest)"
+        )
+    return LAYOUTS[layout](root, dataset, categories)

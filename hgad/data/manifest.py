@@ -1,0 +1,72 @@
+"""The manifest: the single description of a dataset that everything downstream reads.
+
+One row per image with the columns of :data:`COLUMNS`. ``label`` is 0 for a normal image and 1
+for an anomalous one; ``mask`` is empty for normal images. Categories are dataset-qualified only
+in the Union setting; :func:`class_names` gives the stable class index (sorted names).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pandas as pd
+
+COLUMNS = ["dataset", "category", "split", "label", "defect", "image", "mask"]
+SPLITS = ("train", "test")
+
+
+class ManifestError(ValueError):
+    """A dataset folder or manifest that cannot be used; the message names the file."""
+
+
+def make_manifest(rows: list[dict]) -> pd.DataFrame:
+    """Build a manifest from row dicts, checked and in a stable order (category, split, image)."""
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    if frame.empty:
+        raise ManifestError("no images found")
+    frame["label"] = frame["label"].astype(int)
+    frame["mask"] = frame["mask"].fillna("").astype(str)
+    frame["defect"] = frame["defect"].astype(str)
+    bad = frame[~frame["split"].isin(SPLITS)]
+    if not bad.empty:
+        raise ManifestError(f"{bad['image'].iloc[0]}: unknown split {bad['split'].iloc[0]!r}")
+    missing = frame[(frame["label"] == 1) & (frame["mask"] == "")]
+    if not missing.empty:
+        raise ManifestError(f"{missing['image'].iloc[0]}: anomalous image without a mask")
+    return frame.sort_values(["category", "split", "image"], kind="stable").reset_index(drop=True)
+
+
+def write_manifest(frame: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Write atomically: a temporary file in the same folder, then a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    frame.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a manifest written by :func:`write_manifest`; a missing column is an error."""
+    frame = pd.read_csv(path, dtype={"category": str, "defect": str}, keep_default_na=False)
+    absent = [c for c in COLUMNS if c not in frame.columns]
+    if absent:
+        raise ManifestError(f"{path}: missing column(s) {', '.join(absent)}")
+    frame["label"] = frame["label"].astype(int)
+    return frame[COLUMNS]
+
+
+def manifest_hash(path: str | os.PathLike) -> str:
+    """sha256 of the manifest file: identifies exactly which images a feature cache holds."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def class_names(frame: pd.DataFrame) -> list[str]:
+    """Category names in class-index order (sorted, so the index is stable across runs)."""
+    return sorted(frame["category"].unique())
+
+
+def select_split(frame: pd.DataFrame, split: str) -> pd.DataFrame:
+    """Rows of one split, index reset: row i is item i of that split's feature cache."""
+    return frame[frame["split"] == split].reset_index(drop=True)

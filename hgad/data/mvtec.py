@@ -1,0 +1,69 @@
+"""Manifest of a folder in the MVTec AD layout (also the demo's and users' own ``folder`` layout).
+
+    <root>/<category>/train/good/*.png
+    <root>/<category>/test/<good|defect>/*.png
+    <root>/<category>/ground_truth/<defect>/<stem>_mask.png
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from hgad.data.manifest import ManifestError, make_manifest
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
+NORMAL = "good"
+
+
+def _images(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _mask_for(root: Path, category: str, defect: str, image: Path) -> Path:
+    folder = root / category / "ground_truth" / defect
+    for suffix in (image.suffix, ".png"):
+        candidate = folder / f"{image.stem}_mask{suffix}"
+        if candidate.is_file():
+            return candidate
+    raise ManifestError(f"{image}: anomalous image without a mask (looked in {folder})")
+
+
+def mvtec_manifest(
+    root: str | Path, dataset: str, categories: list[str] | None = None
+) -> pd.DataFrame:
+    """Index ``root`` (MVTec layout) into a manifest; ``categories`` filters, None or [] = all.
+
+    Category names are the folder names as they are, so any user folder works.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise ManifestError(f"{root}: dataset folder does not exist")
+    found = sorted(p.name for p in root.iterdir() if (p / "train").is_dir())
+    if not found:
+        raise ManifestError(f"{root}: no category folders with a train/ subfolder")
+    wanted = categories or found
+    unknown = sorted(set(wanted) - set(found))
+    if unknown:
+        raise ManifestError(f"{root}: categories not found: {', '.join(unknown)}")
+    rows = []
+    for category in wanted:
+        for split in ("train", "test"):
+            split_dir = root / category / split
+            if not split_dir.is_dir():
+                raise ManifestError(f"{split_dir}: missing split folder")
+            for defect_dir in sorted(p for p in split_dir.iterdir() if p.is_dir()):
+                defect = defect_dir.name
+                label = int(defect != NORMAL)
+                if split == "train" and label:
+                    raise ManifestError(f"{defect_dir}: training images must be in train/good")
+                for image in _images(defect_dir):
+                    mask = _mask_for(root, category, defect, image) if label else ""
+                    rows.append(
+                        dict(dataset=dataset, category=category, split=split, label=label,
+                             defect=defect, image=str(image), mask=str(mask))
+                    )
+        if not any(r["category"] == category and r["split"] == "train" for r in rows):
+            raise ManifestError(f"{root / category}: category has no training images")
+    return make_manifest(rows)

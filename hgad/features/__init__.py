@@ -1,0 +1,1 @@
+"""Frozen-backbone features: backbone construction, multi-scale extraction, the on-disk cache."""

@@ -1,0 +1,95 @@
+"""Anomaly maps (method.md §6): class-conditional log-likelihood and negative-entropy maps.
+
+Per level, ``logp`` and ``negH`` maps come from the flow and the prior of the image's class. For
+each of the two kinds separately: subtract a per-level maximum, exp, upsample to ``msk_size``,
+sum over levels, and take (a maximum of that sum) - sum as the anomaly; smooth each image's map
+with a Gaussian (sigma 4). The final map is the product of the two; the image score is its maximum.
+
+``test_max`` (the paper) takes both maxima over the category's test maps (transductive);
+``train_max`` takes them over the category's training maps (inductive), and clips the anomaly at 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.ndimage import gaussian_filter
+
+from hgad.model import HGADModel
+from hgad.prior import log_likelihood, negative_entropy
+
+KINDS = ("logp", "neg_entropy")
+
+
+@torch.inference_mode()
+def level_maps(model: HGADModel, arrays: list[np.ndarray], rows: np.ndarray, classes: np.ndarray,
+               batch_size: int, device: torch.device) -> dict[str, list[torch.Tensor]]:
+    """Per-level score maps of the cached images ``rows`` (class indices ``classes``).
+
+    ``arrays[l]`` is level l's cache [N, D, H_l, W_l]. Returns {kind: [tensor [R, H_l, W_l]]} on
+    the CPU in float32, R = len(rows).
+    """
+    model.eval()
+    maps: dict[str, list[list[torch.Tensor]]] = {kind: [[] for _ in arrays] for kind in KINDS}
+    for start in range(0, len(rows), batch_size):
+        batch = rows[start:start + batch_size]
+        for level, array in enumerate(arrays):
+            features = torch.from_numpy(array[batch]).to(device, torch.float32)
+            size, height, width = features.shape[0], features.shape[2], features.shape[3]
+            z, logdet = model.encode(level, features)
+            cls = torch.as_tensor(classes[start:start + batch_size], device=device)
+            cls = cls.repeat_interleave(height * width)
+            prior = model.priors[level]
+            maps["logp"][level].append(
+                log_likelihood(prior, z, logdet, cls).view(size, height, width).float().cpu())
+            maps["neg_entropy"][level].append(
+                negative_entropy(prior, z).view(size, height, width).float().cpu())
+    return {kind: [torch.cat(parts) for parts in per_level] for kind, per_level in maps.items()}
+
+
+@dataclass(frozen=True)
+class Normalizer:
+    """Per kind: the per-level maxima and the maximum of the level sum (see module docstring)."""
+
+    level_max: dict[str, list[float]]
+    sum_max: dict[str, float]
+    clip: bool
+
+
+def _level_sum(per_level: list[torch.Tensor], level_max: list[float], msk_size: int) -> torch.Tensor:
+    """sum_l upsample(exp(map_l - max_l)) -> [R, msk_size, msk_size]."""
+    total = 0
+    for maps, maximum in zip(per_level, level_max, strict=True):
+        total = total + F.interpolate(torch.exp(maps - maximum)[:, None], size=(msk_size, msk_size),
+                                      mode="bilinear", align_corners=True)[:, 0]
+    return total
+
+
+def fit_normalizer(maps: dict[str, list[torch.Tensor]], msk_size: int, clip: bool) -> Normalizer:
+    """Normalisation constants from a set of per-level maps (the test or the training maps)."""
+    level_max = {kind: [float(m.max()) for m in maps[kind]] for kind in KINDS}
+    sum_max = {kind: max(float(_level_sum([m[i:i + 64] for m in maps[kind]], level_max[kind],
+                                          msk_size).max())
+                         for i in range(0, len(maps[kind][0]), 64))
+               for kind in KINDS}
+    return Normalizer(level_max=level_max, sum_max=sum_max, clip=clip)
+
+
+def anomaly_maps(maps: dict[str, list[torch.Tensor]], normalizer: Normalizer, msk_size: int,
+                 sigma: float) -> np.ndarray:
+    """Final anomaly maps float32 [R, msk_size, msk_size] (higher = more anomalous)."""
+    final = None
+    for kind in KINDS:
+        anomaly = normalizer.sum_max[kind] - _level_sum(maps[kind], normalizer.level_max[kind],
+                                                        msk_size)
+        if normalizer.clip:
+            anomaly = anomaly.clamp_min(0)
+        anomaly = anomaly.numpy().astype(np.float32)
+        if sigma > 0:
+            for image in anomaly:
+                image[:] = gaussian_filter(image, sigma=sigma)
+        final = anomaly if final is None else final * anomaly
+    return final

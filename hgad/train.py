@@ -1,0 +1,168 @@
+"""Training from the feature cache only (method.md §5): schedule, loss log, checkpoint/resume.
+
+Every meta-epoch ends with a checkpoint (written to a temporary file, then renamed) holding the
+model, the optimiser states and the number of loss-log rows. A rerun with the same settings
+resumes from it; the order of the training images in each sub-epoch is a pure function of
+(seed, meta-epoch, sub-epoch), so a resumed run ends with the same weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from hgad.config import Settings
+from hgad.data.manifest import class_names, read_manifest, select_split
+from hgad.features.cache import open_cache, read_meta
+from hgad.model import HGADModel
+from hgad.prior import hgad_losses
+from hgad.provenance import provenance
+from hgad.schedule import learning_rate
+
+LOG_FIELDS = ["meta_epoch", "sub_epoch", "iteration", "level", "lr", "total", "g", "mi", "e",
+              "g_intra", "z"]
+
+
+class TrainingDivergedError(RuntimeError):
+    """A loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+def _save_atomic(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _epoch_order(seed: int, meta_epoch: int, sub_epoch: int, count: int) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + meta_epoch * 1_009 + sub_epoch)
+    return torch.randperm(count, generator=generator)
+
+
+def _make_optimisers(model: HGADModel, settings: Settings) -> list[torch.optim.Adam]:
+    """One Adam per level: each level's step changes only that level's parameters."""
+    optimisers = []
+    for level in range(model.levels):
+        flow_params, prior_params = model.level_parameters(level)
+        optimisers.append(torch.optim.Adam(
+            [{"params": flow_params, "weight_decay": settings.train.weight_decay},
+             {"params": prior_params, "weight_decay": 0.0}],
+            lr=settings.train.lr, betas=settings.train.betas,
+        ))
+    return optimisers
+
+
+def _truncate_log(path: Path, rows: int) -> None:
+    """Keep the header and the first ``rows`` rows (those covered by the checkpoint)."""
+    if not path.exists():
+        return
+    lines = path.read_text().splitlines(keepends=True)[: rows + 1]
+    path.write_text("".join(lines))
+
+
+def train(train_cache: str | os.PathLike, manifest_path: str | os.PathLike,
+          model_path: str | os.PathLike, log_path: str | os.PathLike,
+          checkpoint_dir: str | os.PathLike, settings: Settings, seed: int,
+          device: torch.device,
+          on_meta_epoch_end: Callable[[int], None] | None = None) -> Path:
+    """Train one unified HGAD model on a dataset's cached training features.
+
+    Writes the final model to ``model_path``, one loss-log row per (iteration, level) to
+    ``log_path`` (CSV), and ``checkpoint_dir/last.pt`` after every meta-epoch.
+    ``on_meta_epoch_end(meta_epoch)`` is called after each checkpoint.
+    """
+    model_path, log_path, checkpoint_dir = Path(model_path), Path(log_path), Path(checkpoint_dir)
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint_path = checkpoint_dir / "last.pt"
+    manifest = read_manifest(manifest_path)
+    names = class_names(manifest)
+    train_rows = select_split(manifest, "train")
+    labels = torch.tensor([names.index(c) for c in train_rows["category"]])
+    arrays = open_cache(train_cache)
+    cache_meta = read_meta(train_cache)
+    if len(arrays[0]) != len(train_rows):
+        raise ValueError(f"{train_cache}: {len(arrays[0])} cached images but {manifest_path} "
+                         f"lists {len(train_rows)} training images")
+    tr = settings.train
+    fingerprint = json.dumps({"model": asdict(settings.model), "train": asdict(tr), "seed": seed,
+                              "cache": asdict(cache_meta), "classes": names}, sort_keys=True)
+
+    torch.manual_seed(seed)
+    model = HGADModel([a.shape[1] for a in arrays], names, **asdict(settings.model)).to(device)
+    optimisers = _make_optimisers(model, settings)
+    start_meta, log_rows = 0, 0
+    if checkpoint_path.exists():
+        state = torch.load(checkpoint_path, map_location=device, weights_only=True)
+        if state["fingerprint"] == fingerprint:
+            model.load_state_dict(state["model"])
+            for optimiser, optimiser_state in zip(optimisers, state["optimisers"], strict=True):
+                optimiser.load_state_dict(optimiser_state)
+            start_meta, log_rows = state["meta_epochs_done"], state["log_rows"]
+        else:
+            warnings.warn(f"{checkpoint_path} was made with other settings; training from scratch",
+                          stacklevel=2)
+    if start_meta == 0:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "w", newline="") as handle:
+            csv.writer(handle).writerow(LOG_FIELDS)
+    else:
+        _truncate_log(log_path, log_rows)
+
+    count = len(train_rows)
+    steps_per_sub = math.ceil(count / tr.batch_size)
+    steps_per_meta = steps_per_sub * tr.sub_epochs
+    total_steps = (tr.meta_epochs - start_meta) * steps_per_meta
+    progress = tqdm(total=total_steps, desc=f"train seed {seed}", unit="it")
+    for meta_epoch in range(start_meta, tr.meta_epochs):
+        rows = []
+        intra = meta_epoch >= tr.intra_start_epoch
+        for sub_epoch in range(tr.sub_epochs):
+            order = _epoch_order(seed, meta_epoch, sub_epoch, count)
+            for step in range(steps_per_sub):
+                lr = learning_rate(tr, meta_epoch, sub_epoch * steps_per_sub + step, steps_per_meta)
+                batch = np.sort(order[step * tr.batch_size:(step + 1) * tr.batch_size].numpy())
+                for level, (array, optimiser) in enumerate(zip(arrays, optimisers, strict=True)):
+                    for group in optimiser.param_groups:
+                        group["lr"] = lr
+                    features = torch.from_numpy(array[batch]).to(device, torch.float32)
+                    height, width = features.shape[2:]
+                    classes = labels[batch].to(device).repeat_interleave(height * width)
+                    z, logdet = model.encode(level, features)
+                    terms = hgad_losses(model.priors[level], z, logdet, classes,
+                                        lambda1=tr.lambda1, lambda2=tr.lambda2,
+                                        label_smoothing=tr.label_smoothing, intra=intra)
+                    if not torch.isfinite(terms.total):
+                        raise TrainingDivergedError(
+                            f"loss is {terms.total.item()} at meta-epoch {meta_epoch}, sub-epoch "
+                            f"{sub_epoch}, iteration {step}, level {level}; the last good "
+                            f"checkpoint {checkpoint_path} is kept")
+                    optimiser.zero_grad(set_to_none=True)
+                    terms.total.backward()
+                    optimiser.step()
+                    values = terms.as_floats()
+                    rows.append([meta_epoch, sub_epoch, step, level, lr,
+                                 *(values[f] for f in LOG_FIELDS[5:])])
+                progress.update(1)
+                progress.set_postfix(meta_epoch=meta_epoch, loss=f"{rows[-1][5]:.3f}")
+        log_rows += len(rows)
+        _save_atomic({"fingerprint": fingerprint, "model": model.state_dict(),
+                      "optimisers": [o.state_dict() for o in optimisers],
+                      "meta_epochs_done": meta_epoch + 1, "log_rows": log_rows}, checkpoint_path)
+        with open(log_path, "a", newline="") as handle:
+            csv.writer(handle).writerows(rows)
+        if on_meta_epoch_end is not None:
+            on_meta_epoch_end(meta_epoch)
+    progress.close()
+    model_path.parent.mkdir(parents=True, exist_ok=True)
+    _save_atomic({"hparams": model.hparams, "model": model.state_dict(),
+                  "settings": json.loads(fingerprint), "provenance": provenance()}, model_path)
+    return model_path
