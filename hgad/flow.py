@@ -32,7 +32,8 @@ def positional_encoding_2d(dim: int, height: int, width: int) -> torch.Tensor:
 
 
 def _subnet(dims_in: int, dims_out: int) -> nn.Module:
-    return nn.Sequential(nn.Linear(dims_in, 2 * dims_in), nn.ReLU(), nn.Linear(2 * dims_in, dims_out))
+    hidden = 2 * dims_in
+    return nn.Sequential(nn.Linear(dims_in, hidden), nn.ReLU(), nn.Linear(hidden, dims_out))
 
 
 def build_flow(dim: int, cond_dim: int, coupling_layers: int, clamp_alpha: float) -> Ff.SequenceINN:

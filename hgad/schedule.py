@@ -14,7 +14,8 @@ def cosine_lr(settings: TrainSettings, meta_epoch: int) -> float:
         1 + math.cos(math.pi * meta_epoch / settings.meta_epochs)) / 2
 
 
-def learning_rate(settings: TrainSettings, meta_epoch: int, step: int, steps_per_meta: int) -> float:
+def learning_rate(settings: TrainSettings, meta_epoch: int, step: int,
+                  steps_per_meta: int) -> float:
     """Learning rate at iteration ``step`` (0-based) of ``meta_epoch``.
 
     During the first ``lr_warm_epochs`` meta-epochs it rises linearly per iteration from lr/10 to

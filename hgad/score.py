@@ -59,7 +59,8 @@ class Normalizer:
     clip: bool
 
 
-def _level_sum(per_level: list[torch.Tensor], level_max: list[float], msk_size: int) -> torch.Tensor:
+def _level_sum(per_level: list[torch.Tensor], level_max: list[float],
+               msk_size: int) -> torch.Tensor:
     """sum_l upsample(exp(map_l - max_l)) -> [R, msk_size, msk_size]."""
     total = 0
     for maps, maximum in zip(per_level, level_max, strict=True):

@@ -12,6 +12,7 @@ import csv
 import json
 import math
 import os
+import shutil
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict
@@ -76,13 +77,15 @@ def train(train_cache: str | os.PathLike, manifest_path: str | os.PathLike,
           on_meta_epoch_end: Callable[[int], None] | None = None) -> Path:
     """Train one unified HGAD model on a dataset's cached training features.
 
-    Writes the final model to ``model_path``, one loss-log row per (iteration, level) to
-    ``log_path`` (CSV), and ``checkpoint_dir/last.pt`` after every meta-epoch.
+    Writes ``checkpoint_dir/last.pt`` and appends that meta-epoch's loss-log rows (one per
+    iteration and level) to ``checkpoint_dir/train_log.csv`` after every meta-epoch; at the end
+    copies the log to ``log_path`` (CSV) and writes the final model to ``model_path``.
     ``on_meta_epoch_end(meta_epoch)`` is called after each checkpoint.
     """
     model_path, log_path, checkpoint_dir = Path(model_path), Path(log_path), Path(checkpoint_dir)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     checkpoint_path = checkpoint_dir / "last.pt"
+    running_log = checkpoint_dir / "train_log.csv"  # log_path is only written when training ends
     manifest = read_manifest(manifest_path)
     names = class_names(manifest)
     train_rows = select_split(manifest, "train")
@@ -111,11 +114,10 @@ def train(train_cache: str | os.PathLike, manifest_path: str | os.PathLike,
             warnings.warn(f"{checkpoint_path} was made with other settings; training from scratch",
                           stacklevel=2)
     if start_meta == 0:
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(log_path, "w", newline="") as handle:
+        with open(running_log, "w", newline="") as handle:
             csv.writer(handle).writerow(LOG_FIELDS)
     else:
-        _truncate_log(log_path, log_rows)
+        _truncate_log(running_log, log_rows)
 
     count = len(train_rows)
     steps_per_sub = math.ceil(count / tr.batch_size)
@@ -157,12 +159,14 @@ def train(train_cache: str | os.PathLike, manifest_path: str | os.PathLike,
         _save_atomic({"fingerprint": fingerprint, "model": model.state_dict(),
                       "optimisers": [o.state_dict() for o in optimisers],
                       "meta_epochs_done": meta_epoch + 1, "log_rows": log_rows}, checkpoint_path)
-        with open(log_path, "a", newline="") as handle:
+        with open(running_log, "a", newline="") as handle:
             csv.writer(handle).writerows(rows)
         if on_meta_epoch_end is not None:
             on_meta_epoch_end(meta_epoch)
     progress.close()
-    model_path.parent.mkdir(parents=True, exist_ok=True)
+    for path in (model_path, log_path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(running_log, log_path)
     _save_atomic({"hparams": model.hparams, "model": model.state_dict(),
                   "settings": json.loads(fingerprint), "provenance": provenance()}, model_path)
     return model_path

@@ -36,7 +36,8 @@ def lite0_state_dict() -> dict[str, torch.Tensor]:
             f"efficientnet-lite0 weights: {len(source)} tensors, timm expects {len(target)}"
         )
     mapped = {}
-    for (src_name, tensor), (dst_name, expected) in zip(source.items(), target.items(), strict=True):
+    pairs = zip(source.items(), target.items(), strict=True)
+    for (src_name, tensor), (dst_name, expected) in pairs:
         if tensor.shape != expected.shape:
             raise RuntimeError(
                 f"efficientnet-lite0 weights: {src_name} {tuple(tensor.shape)} does not fit "

@@ -1,0 +1,126 @@
+"""The ``hgad`` command line: every stage of the workflow, usable without Snakemake.
+
+    hgad demo-data resources/datasets/demo
+    hgad manifest --layout mvtec --root resources/datasets/demo --dataset demo out/manifest.csv
+    hgad extract --config config/demo.yaml out/manifest.csv train out/features/train
+    hgad train --config config/demo.yaml --seed 0 out/manifest.csv out/features/train out/seed0
+    hgad evaluate --config config/demo.yaml out/manifest.csv out/features/test out/seed0
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from hgad.config import Settings, load_config, settings_from_config
+
+
+def _settings(path: str) -> Settings:
+    return settings_from_config(load_config(path))
+
+
+def _demo_data(args) -> None:
+    from hgad.data.demo import generate_demo
+
+    generate_demo(args.dest, seed=args.seed, image_size=args.image_size)
+
+
+def _manifest(args) -> None:
+    from hgad.data.checks import check_manifest
+    from hgad.data.layouts import build_manifest
+    from hgad.data.manifest import write_manifest
+
+    frame = build_manifest(args.layout, args.root, args.dataset, args.categories)
+    print(check_manifest(frame).to_string())
+    write_manifest(frame, args.out)
+
+
+def _extract(args) -> None:
+    from hgad.device import resolve_device
+    from hgad.features.extract import extract_features
+
+    settings = _settings(args.config)
+    extract_features(args.manifest, args.split, args.out, settings.features,
+                     resolve_device(settings.device))
+
+
+def _train(args) -> None:
+    from hgad.device import resolve_device
+    from hgad.train import train
+
+    settings = _settings(args.config)
+    out = Path(args.out_dir)
+    train(args.train_features, args.manifest, out / "model.pt", out / "train_log.csv",
+          out / "checkpoints", settings, args.seed, resolve_device(settings.device))
+
+
+def _evaluate(args) -> None:
+    from hgad.device import resolve_device
+    from hgad.evaluate import evaluate
+
+    settings = _settings(args.config)
+    out = Path(args.out_dir)
+    evaluate(out / "model.pt", args.manifest, args.test_features, out / "metrics.json",
+             out / "metrics.csv", out / "maps", settings, resolve_device(settings.device),
+             train_cache=args.train_features)
+
+
+def _check_config(args) -> None:
+    load_config(args.config)
+    print(f"{args.config}: valid")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hgad", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo-data", help="generate the embedded demo dataset")
+    demo.add_argument("dest")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--image-size", type=int, default=256)
+    demo.set_defaults(run=_demo_data)
+
+    manifest = commands.add_parser("manifest", help="index a dataset folder into manifest.csv")
+    manifest.add_argument("--layout", required=True)
+    manifest.add_argument("--root", required=True)
+    manifest.add_argument("--dataset", required=True)
+    manifest.add_argument("--categories", nargs="*")
+    manifest.add_argument("out")
+    manifest.set_defaults(run=_manifest)
+
+    extract = commands.add_parser("extract", help="extract one split's features into a cache")
+    extract.add_argument("--config", required=True)
+    extract.add_argument("manifest")
+    extract.add_argument("split", choices=["train", "test"])
+    extract.add_argument("out")
+    extract.set_defaults(run=_extract)
+
+    train = commands.add_parser("train", help="train (resumes from OUT_DIR/checkpoints)")
+    train.add_argument("--config", required=True)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("manifest")
+    train.add_argument("train_features")
+    train.add_argument("out_dir")
+    train.set_defaults(run=_train)
+
+    evaluate = commands.add_parser("evaluate", help="score the test set, write metrics")
+    evaluate.add_argument("--config", required=True)
+    evaluate.add_argument("--train-features", help="needed for normalization: train_max")
+    evaluate.add_argument("manifest")
+    evaluate.add_argument("test_features")
+    evaluate.add_argument("out_dir")
+    evaluate.set_defaults(run=_evaluate)
+
+    check = commands.add_parser("check-config", help="validate a configuration file")
+    check.add_argument("config")
+    check.set_defaults(run=_check_config)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except (ValueError, FileNotFoundError, RuntimeError) as error:
+        raise SystemExit(f"hgad {args.command}: error: {error}") from error

@@ -1,0 +1,109 @@
+"""Tests of hgad.plots: the figures are written as valid, non-trivial PNG/PDF files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.image import imread
+
+from hgad import plots, tables
+from hgad.train import LOG_FIELDS
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+PDF_MAGIC = b"%PDF-"
+
+
+def write_metrics(folder: Path, categories: dict[str, list[tuple[float, float]]]) -> dict:
+    """One metrics JSON per seed; ``categories`` maps a name to (image, pixel) AUROC per seed."""
+    seeds = len(next(iter(categories.values())))
+    files = {}
+    for seed in range(seeds):
+        content = {"categories": {name: {"image_auroc": values[seed][0],
+                                         "pixel_auroc": values[seed][1], "num_test": 10}
+                                  for name, values in categories.items()},
+                   "provenance": {"commit": "abc123"}}
+        files[seed] = folder / f"seed{seed}.json"
+        files[seed].write_text(json.dumps(content))
+    return files
+
+
+def write_loss_log(path: Path, seed: int, meta_epochs: int = 3, sub_epochs: int = 2) -> Path:
+    """A loss log like hgad.train's: 3 iterations per sub-epoch, 2 levels, early NaN terms."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for meta_epoch in range(meta_epochs):
+        for sub_epoch in range(sub_epochs):
+            for iteration in range(3):
+                for level in range(2):
+                    total = 10.0 - 2 * meta_epoch - sub_epoch + level + rng.random()
+                    late = float("nan") if meta_epoch == 0 else 0.5
+                    rows.append([meta_epoch, sub_epoch, iteration, level, 2e-4, total,
+                                 total / 2, 0.1, 0.2, late, late])
+    pd.DataFrame(rows, columns=LOG_FIELDS).to_csv(path, index=False)
+    return path
+
+
+def assert_png(path: Path) -> None:
+    assert path.read_bytes()[:8] == PNG_MAGIC
+    assert path.stat().st_size > 5_000
+    image = imread(path)
+    assert image.ndim == 3 and image.shape[0] > 200 and image.shape[1] > 300
+    assert image[..., :3].std() > 0.05  # not a blank canvas
+
+
+def assert_pdf(path: Path) -> None:
+    data = path.read_bytes()
+    assert data.startswith(PDF_MAGIC) and b"%%EOF" in data[-64:]
+    assert len(data) > 5_000
+
+
+def assert_no_temporaries(folder: Path) -> None:
+    assert not [p.name for p in folder.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.fixture(scope="module")
+def paper() -> pd.DataFrame:
+    return tables.load_paper_results()
+
+
+def test_auroc_bars_with_paper(tmp_path, paper):
+    files = write_metrics(tmp_path, {"mvtec/bottle": [(0.99, 0.98), (0.995, 0.97)],
+                                     "btad/01": [(0.97, 0.96), (0.96, 0.965)]})
+    out = tmp_path / "plots"
+    plots.auroc_bars("union", tables.collect(files), paper, out / "union.png", out / "union.pdf")
+    assert_png(out / "union.png")
+    assert_pdf(out / "union.pdf")
+    assert_no_temporaries(out)
+
+
+def test_auroc_bars_without_paper_and_one_seed(tmp_path, paper):
+    files = write_metrics(tmp_path, {"brick": [(1.0, 0.9)], "grass": [(0.5, 0.6)]})
+    plots.auroc_bars("demo", tables.collect(files), paper, tmp_path / "demo.png")
+    assert_png(tmp_path / "demo.png")
+    assert not (tmp_path / "demo.pdf").exists()
+    assert_no_temporaries(tmp_path)
+
+
+def test_epoch_losses(tmp_path):
+    log = write_loss_log(tmp_path / "log.csv", seed=0)
+    means = plots.epoch_losses(log)
+    assert len(means) == 2 * 3 * 2  # levels x meta-epochs x sub-epochs
+    raw = pd.read_csv(log)
+    expected = raw[(raw["level"] == 1) & (raw["meta_epoch"] == 2) & (raw["sub_epoch"] == 1)]
+    row = means[(means["level"] == 1) & (means["meta_epoch"] == 2) & (means["sub_epoch"] == 1)]
+    assert row["total"].item() == pytest.approx(expected["total"].mean())
+    assert row["step"].item() == 5
+    assert sorted(means.loc[means["level"] == 0, "step"]) == list(range(6))
+
+
+def test_loss_curves(tmp_path):
+    logs = {seed: write_loss_log(tmp_path / f"log{seed}.csv", seed) for seed in (0, 1)}
+    out = tmp_path / "plots"
+    plots.loss_curves(logs, out / "loss.png", out / "loss.pdf")
+    assert_png(out / "loss.png")
+    assert_pdf(out / "loss.pdf")
+    assert_no_temporaries(out)

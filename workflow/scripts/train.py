@@ -1,0 +1,12 @@
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")
+
+from hgad.config import settings_from_config
+from hgad.device import resolve_device
+from hgad.train import train
+
+settings = settings_from_config(snakemake.params.settings)
+train(snakemake.input.train_cache, snakemake.input.manifest, snakemake.output.model,
+      snakemake.output.loss_log, snakemake.params.checkpoints, settings,
+      int(snakemake.wildcards.seed), resolve_device(settings.device))
