@@ -65,6 +65,22 @@ def _evaluate(args) -> None:
              train_cache=args.train_features)
 
 
+def _import_checkpoint(args) -> None:
+    from hgad.checkpoint_import import import_checkpoint
+
+    if args.manifest is not None:
+        from hgad.data.manifest import class_names, read_manifest
+
+        names = class_names(read_manifest(args.manifest))
+    else:
+        names = args.classes
+    model = import_checkpoint(args.src, args.dst, names, coupling_layers=args.coupling_layers,
+                              clamp_alpha=args.clamp_alpha, pos_embed_dim=args.pos_embed_dim,
+                              sort_classes=not args.keep_class_order)
+    print(f"{args.dst}: {model.levels} levels, channels {model.hparams['channels']}, "
+          f"{model.hparams['coupling_layers']} coupling layers, classes {model.class_names}")
+
+
 def _check_config(args) -> None:
     load_config(args.config)
     print(f"{args.config}: valid")
@@ -111,6 +127,22 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("test_features")
     evaluate.add_argument("out_dir")
     evaluate.set_defaults(run=_evaluate)
+
+    imp = commands.add_parser(
+        "import-checkpoint", help="convert a checkpoint of the authors' code into a model file")
+    imp.add_argument("src", help="the reference code's .pt file (nfs, mus, mu_deltas, ...)")
+    imp.add_argument("dst", help="the model file to write (as hgad train's model.pt)")
+    names = imp.add_mutually_exclusive_group(required=True)
+    names.add_argument("--classes", nargs="+",
+                       help="class names in the reference code's class-index order")
+    names.add_argument("--manifest", help="take the class names (sorted) from this manifest")
+    imp.add_argument("--coupling-layers", type=int, help="checked against the file (default: "
+                     "as found)")
+    imp.add_argument("--pos-embed-dim", type=int, default=256)
+    imp.add_argument("--clamp-alpha", type=float, default=1.9)
+    imp.add_argument("--keep-class-order", action="store_true",
+                     help="store the classes in the given order, not sorted")
+    imp.set_defaults(run=_import_checkpoint)
 
     check = commands.add_parser("check-config", help="validate a configuration file")
     check.add_argument("config")

@@ -109,8 +109,31 @@ def validate_config(config: dict[str, Any]) -> None:
         schema = yaml.safe_load(handle)
     validator_cls = _defaults_filling(jsonschema.Draft202012Validator)
     errors = sorted(validator_cls(schema).iter_errors(config), key=lambda e: list(e.path))
-    if errors:
-        raise ValueError("invalid configuration:\n" + "\n".join(_describe(e) for e in errors))
+    problems = [_describe(e) for e in errors] or _dataset_problems(config["datasets"])
+    if problems:
+        raise ValueError("invalid configuration:\n" + "\n".join(problems))
+
+
+def _dataset_problems(datasets: dict[str, dict]) -> list[str]:
+    """Each dataset needs exactly one source: generate, root, archive or url (+ a checksum)."""
+    problems = []
+    for name, spec in datasets.items():
+        where = f"  datasets.{name}"
+        if spec["layout"] == "union":
+            unknown = [m for m in spec.get("members", []) if m not in datasets or m == name]
+            if "members" not in spec:
+                problems.append(f"{where}: a union needs 'members'")
+            elif unknown:
+                problems.append(f"{where}.members: not datasets of this config: {unknown}")
+            continue
+        sources = [key for key in ("generate", "root", "archive", "url") if key in spec]
+        if len(sources) > 1 and sources != ["archive", "url"]:
+            problems.append(f"{where}: give one of generate, root, archive or url, not {sources}")
+        elif not sources:
+            problems.append(f"{where}: no source: give generate, root, archive or url")
+        elif sources[0] in ("archive", "url") and ("sha256" in spec) == ("md5" in spec):
+            problems.append(f"{where}: an archive needs exactly one checksum (sha256 or md5)")
+    return problems
 
 
 def _describe(error) -> str:

@@ -6,6 +6,7 @@ import math
 
 import FrEIA.framework as Ff
 import FrEIA.modules as Fm
+import numpy as np
 import torch
 from torch import nn
 
@@ -42,12 +43,19 @@ def build_flow(dim: int, cond_dim: int, coupling_layers: int, clamp_alpha: float
     Called as ``flow(x, c=[cond])`` with x [N, dim] and cond [N, cond_dim]; returns
     (z [N, dim], log|det J| [N]). ``rev=True`` inverts it.
     """
-    flow = Ff.SequenceINN(dim)
-    for _ in range(coupling_layers):
-        flow.append(
-            Fm.AllInOneBlock, cond=0, cond_shape=(cond_dim,), subnet_constructor=_subnet,
-            affine_clamping=clamp_alpha, global_affine_type="SOFTPLUS", permute_soft=True,
-        )
+    # FrEIA draws the soft permutations from numpy's global generator: seed it from torch's, so
+    # that torch.manual_seed alone fixes the model, and leave numpy's state as it was.
+    numpy_state = np.random.get_state()
+    np.random.seed(int(torch.randint(2**31 - 1, ())))
+    try:
+        flow = Ff.SequenceINN(dim)
+        for _ in range(coupling_layers):
+            flow.append(
+                Fm.AllInOneBlock, cond=0, cond_shape=(cond_dim,), subnet_constructor=_subnet,
+                affine_clamping=clamp_alpha, global_affine_type="SOFTPLUS", permute_soft=True,
+            )
+    finally:
+        np.random.set_state(numpy_state)
     return flow
 
 

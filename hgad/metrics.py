@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -294,3 +295,125 @@ def aupro(maps: ArrayLike, masks: ArrayLike, max_fpr: float = 0.3) -> float:
     time as :func:`pixel_metrics`.
     """
     return _pixel_curve(maps, masks, max_fpr).aupro
+
+
+# --- Curves for plotting ------------------------------------------------------------------------
+
+
+class _CurveCollector:
+    """The points of a monotone curve, arriving block by block, optionally thinned on the fly.
+
+    Both coordinates are non-decreasing along the curve, so its L1 arc length from the start is
+    ``x + y`` and never exceeds ``span``. With ``max_points`` set, that length is cut into
+    ``max_points - 1`` equal bins and only the first point of each bin is kept, plus the curve's
+    last point: at most ``max_points`` points, a subsequence of the curve (so still monotone), with
+    both endpoints, evenly spread along the curve (a steep rise keeps its points). Memory is
+    O(max_points) whatever the number of tie groups; ``max_points=None`` keeps every point.
+    """
+
+    def __init__(self, span: float, max_points: int | None):
+        if max_points is not None and max_points < 2:
+            raise ValueError(f"max_points must be at least 2 (both endpoints), got {max_points}")
+        self.span, self.max_points = span, max_points
+        self.xs: list[np.ndarray] = []
+        self.ys: list[np.ndarray] = []
+        self.last_key = -1
+        self.last: tuple[float, float] | None = None
+        self.last_kept = False
+
+    def add(self, x: np.ndarray, y: np.ndarray) -> None:
+        if x.size == 0:
+            return
+        if self.max_points is None:
+            keep = slice(None)
+            self.last_kept = True
+        else:
+            bins = self.max_points - 1
+            key = np.minimum(np.floor((x + y) * (bins / self.span)), bins - 1).astype(np.int64)
+            keep = np.diff(key, prepend=self.last_key) != 0
+            self.last_key = int(key[-1])
+            self.last_kept = bool(keep[-1])
+        self.xs.append(x[keep])
+        self.ys.append(y[keep])
+        self.last = (float(x[-1]), float(y[-1]))
+
+    def curve(self) -> tuple[np.ndarray, np.ndarray]:
+        if not self.last_kept and self.last is not None:
+            self.xs.append(np.array([self.last[0]]))
+            self.ys.append(np.array([self.last[1]]))
+            self.last_kept = True
+        return np.concatenate(self.xs), np.concatenate(self.ys)
+
+
+def roc_curve_points(scores: ArrayLike, labels: ArrayLike,
+                     max_points: int | None = 2000) -> tuple[np.ndarray, np.ndarray]:
+    """The ROC curve that :func:`roc_auc` integrates, for plotting: (fpr, tpr), float64 [G].
+
+    scores: [N], or pixel maps [N, H, W] (flattened; a memmap is read in blocks as in
+    :func:`pixel_metrics`); labels: same shape, non-zero = anomalous. One point per tie group
+    (its last index), preceded by (0, 0) and ending at (1, 1); its trapezoid area is
+    :func:`roc_auc`. Thinned to at most ``max_points`` points evenly spaced along the curve
+    (endpoints kept, see :class:`_CurveCollector`); ``max_points=None`` returns every point.
+    """
+    scores = _flat_scores(scores) if np.ndim(scores) == 3 else np.asarray(scores).reshape(-1)
+    labels = np.asarray(labels).reshape(-1) != 0
+    if scores.shape != labels.shape:
+        raise ValueError(f"scores and labels must have one size, got {scores.size} and "
+                         f"{labels.size}")
+    n_pos = int(np.count_nonzero(labels))
+    _check_both_classes(n_pos, labels.size, "labels")
+    n_neg = labels.size - n_pos
+    collector = _CurveCollector(span=2.0, max_points=max_points)
+    collector.add(np.zeros(1), np.zeros(1))
+    for points in _tie_points(scores, labels, _descending_order(scores)):
+        collector.add(points.fp / n_neg, points.tp / n_pos)
+    return collector.curve()
+
+
+def pro_curve_points(maps: ArrayLike, masks: ArrayLike, max_fpr: float = 0.3,
+                     max_points: int | None = 2000) -> tuple[np.ndarray, np.ndarray]:
+    """The PRO curve that :func:`aupro` integrates, for plotting: (fpr, pro), float64 [G].
+
+    maps, masks: [N, H, W] as in :func:`aupro`. The official curve (one point per tie group,
+    PRO clipped to <= 1, from (0, 0) to (1, 1)) cut at ``max_fpr``: every point with
+    FPR <= ``max_fpr``, then, if the last of them lies before ``max_fpr``, a point at exactly
+    ``max_fpr`` with PRO interpolated linearly, as :func:`aupro` does. Hence its trapezoid area
+    divided by ``max_fpr`` is :func:`aupro`; ``max_fpr=1`` gives the whole curve. Thinned as
+    :func:`roc_curve_points`.
+    """
+    if np.ndim(maps) != 3 or np.shape(maps) != np.shape(masks):
+        raise ValueError(
+            f"maps and masks must be [N, H, W] of one shape, got {np.shape(maps)} and "
+            f"{np.shape(masks)}"
+        )
+    if not 0 < max_fpr <= 1:
+        raise ValueError(f"max_fpr must lie in (0, 1], got {max_fpr}")
+    region, sizes = _regions(masks)
+    n_pos = int(sizes.sum())
+    _check_both_classes(n_pos, region.size, "masks")
+    n_neg, n_regions = region.size - n_pos, sizes.size
+    weight_of = np.concatenate(([0.0], 1.0 / sizes))
+    scores = _flat_scores(maps)
+    order = _descending_order(scores)
+    collector = _CurveCollector(span=max_fpr + 1.0, max_points=max_points)
+    previous = (0.0, 0.0)
+    collector.add(np.zeros(1), np.zeros(1))
+    for points in chain(_tie_points(scores, region, order, weight_of), [None]):
+        if points is None:  # the closing (1, 1)
+            fpr, pro = np.ones(1), np.ones(1)
+        else:
+            fpr = points.fp / n_neg
+            pro = np.minimum(points.overlap / n_regions, 1.0)
+        if fpr.size == 0:
+            continue
+        inside = int(np.count_nonzero(fpr <= max_fpr))  # a prefix: fpr is sorted
+        collector.add(fpr[:inside], pro[:inside])
+        if inside < fpr.size:
+            x0, y0 = (fpr[inside - 1], pro[inside - 1]) if inside else previous
+            if x0 < max_fpr:
+                x1, y1 = fpr[inside], pro[inside]
+                y_cut = y0 + (y1 - y0) * (max_fpr - x0) / (x1 - x0)
+                collector.add(np.array([max_fpr]), np.array([y_cut]))
+            break
+        previous = (fpr[-1], pro[-1])
+    return collector.curve()

@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -96,8 +95,7 @@ def run_train(run: Run, caches: Caches, manifest_path: Path, settings: Settings,
 
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory, caches, manifest_path, tiny_settings) -> Run:
-    """One uninterrupted training run (numpy's global RNG seeded first: see test_train.py)."""
+    """One uninterrupted training run."""
     run = Run.at(tmp_path_factory.mktemp("run_uninterrupted"))
-    np.random.seed(0)
     run_train(run, caches, manifest_path, tiny_settings)
     return run

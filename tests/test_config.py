@@ -80,16 +80,15 @@ def test_wrong_value_is_named(config, where):
 def test_dataset_entries_are_checked():
     with pytest.raises(ValueError, match="layout"):
         validate_config({"datasets": {"d": {"layout": "zip", "root": "x"}}})
-    with pytest.raises(ValueError, match="root"):
-        validate_config({"datasets": {"d": {"layout": "mvtec"}}})
+    with pytest.raises(ValueError, match="layout"):
+        validate_config({"datasets": {"d": {"root": "x"}}})
     with pytest.raises(ValueError, match="datasets"):
         validate_config({})
 
 
 def test_load_config_from_yaml(tmp_path):
     path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump({"datasets": {"demo": {"layout": "mvtec", "root": "d",
-                                                          "generate": "demo"}},
+    path.write_text(yaml.safe_dump({"datasets": {"demo": {"layout": "mvtec", "root": "d"}},
                                     "train": {"meta_epochs": 3}}))
     config = load_config(path)
     assert config["train"]["meta_epochs"] == 3

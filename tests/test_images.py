@@ -99,3 +99,16 @@ def test_load_image_other_modes(tmp_path, mode):
     image = load_image(str(tmp_path / "x.png"), 8, (0, 0, 0), (1, 1, 1))
     assert image.shape == (3, 8, 8)
     assert torch.allclose(image, torch.full((3, 8, 8), 100 / 255), atol=0.02)
+
+
+def test_load_mask_16_bit_and_1_bit(tmp_path):
+    pixels = np.zeros((8, 8), dtype=np.uint16)
+    pixels[0] = 1
+    pixels[1] = 255
+    pixels[2] = 65535
+    Image.fromarray(pixels).save(tmp_path / "m16.png")
+    assert np.array_equal(load_mask(str(tmp_path / "m16.png"), 8), pixels != 0)
+    binary = np.zeros((8, 8), dtype=np.uint8)
+    binary[:3] = 255
+    Image.fromarray(binary, "L").convert("1").save(tmp_path / "m1.png")
+    assert np.array_equal(load_mask(str(tmp_path / "m1.png"), 8), binary != 0)

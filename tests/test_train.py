@@ -32,7 +32,7 @@ def _state(path) -> dict[str, torch.Tensor]:
 def _assert_same_state(a: dict, b: dict) -> None:
     assert a.keys() == b.keys()
     differing = [name for name in a if not torch.equal(a[name], b[name])]
-    assert not differing, f"tensors differ: {differing}"
+    assert not differing, f"{len(differing)} of {len(a)} tensors differ, e.g. {differing[:4]}"
 
 
 def _read_log(path) -> list[dict[str, str]]:
@@ -78,7 +78,6 @@ def test_training_changes_the_model(trained, caches, manifest_path, tiny_setting
     from hgad.model import HGADModel
 
     torch.manual_seed(0)
-    np.random.seed(0)
     initial = HGADModel([112] * tiny_settings.features.levels, ["brick", "grass"],
                         coupling_layers=2, clamp_alpha=1.9, pos_embed_dim=8, n_intra_centers=3)
     final = _state(trained.model)
@@ -92,14 +91,10 @@ def test_training_changes_the_model(trained, caches, manifest_path, tiny_setting
 def test_resumed_run_equals_uninterrupted_run(tmp_path, trained, caches, manifest_path,
                                               tiny_settings):
     run = Run.at(tmp_path / "resumed")
-    # numpy's global RNG is seeded before each call as in the `trained` fixture, to test the
-    # resume logic alone (see test_same_seed_gives_same_model for why this is needed)
-    np.random.seed(0)
     with pytest.raises(Interrupt):
         run_train(run, caches, manifest_path, tiny_settings, on_meta_epoch_end=_stop_after_first)
     assert (run.checkpoints / "last.pt").is_file()
     assert not run.model.exists()
-    np.random.seed(0)
     done = []
     run_train(run, caches, manifest_path, tiny_settings, on_meta_epoch_end=done.append)
     assert done == [1, 2]  # resumed after meta-epoch 0, not restarted

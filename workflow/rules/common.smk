@@ -22,25 +22,52 @@ validate_config(config)
 DATASETS = config["datasets"]
 SEEDS = config["seeds"]
 GENERATED = [name for name, spec in DATASETS.items() if spec.get("generate") == "demo"]
+UNITED = [name for name, spec in DATASETS.items() if spec["layout"] == "union"]
+# Datasets unpacked from an archive (downloaded from `url`, or the user's own `archive`).
+UNPACKED = [name for name, spec in DATASETS.items()
+            if not {"generate", "root"} & set(spec) and name not in UNITED]
+DOWNLOADED = [name for name in UNPACKED if "archive" not in DATASETS[name]]
 # Extraction and evaluation hold a GPU only when the run may use one; training always asks.
 GPU_FOR_INFERENCE = 0 if config["device"] == "cpu" else 1
 
 
+def one_of(names):
+    """A wildcard constraint matching exactly these names (nothing when the list is empty)."""
+    return "|".join(names) or "(?!)"
+
+
 wildcard_constraints:
-    dataset="|".join(DATASETS),
+    dataset=one_of(DATASETS),
     seed=r"\d+",
     split="train|test",
 
 
 def dataset_root(dataset):
-    """The unpacked dataset folder (generated datasets default to resources/datasets/<name>)."""
+    """The unpacked dataset folder: the user's `root`, else resources/datasets/<name>."""
     return DATASETS[dataset].get("root", f"resources/datasets/{dataset}")
 
 
-def dataset_inputs(wildcards):
-    """A generated dataset is a job's output; an existing folder is not tracked by Snakemake."""
-    if wildcards.dataset in GENERATED:
-        return {"root": dataset_root(wildcards.dataset)}
+def archive_path(wildcards):
+    """The user's `archive`, else where the download rule puts the file named in the URL."""
+    spec = DATASETS[wildcards.dataset]
+    if "archive" in spec:
+        return spec["archive"]
+    return f"resources/archives/{wildcards.dataset}/{os.path.basename(spec['url'])}"
+
+
+def checksum(dataset):
+    spec = DATASETS[dataset]
+    return {key: spec[key] for key in ("sha256", "md5") if key in spec}
+
+
+def manifest_inputs(wildcards):
+    """A union reads its members' manifests; a generated or unpacked dataset its folder."""
+    name = wildcards.dataset
+    if name in UNITED:
+        members = DATASETS[name]["members"]
+        return {"members": expand("results/{member}/manifest.csv", member=members)}
+    if name in GENERATED or name in UNPACKED:
+        return {"root": dataset_root(name)}
     return {}
 
 

@@ -1,4 +1,39 @@
-"""Datasets: the generated demo dataset and the manifest of every dataset."""
+"""Datasets: download and unpack (or generate the demo), then the manifest of every dataset."""
+
+
+rule download:
+    output:
+        "resources/archives/{dataset}/{filename}",
+    params:
+        url=lambda wildcards: DATASETS[wildcards.dataset]["url"],
+        checksum=lambda wildcards: checksum(wildcards.dataset),
+    wildcard_constraints:
+        dataset=one_of(DOWNLOADED),
+    localrule: True
+    conda:
+        "../../environment.yml"
+    log:
+        "results/logs/download/{dataset}_{filename}.log",
+    script:
+        "../scripts/download.py"
+
+
+rule unpack:
+    input:
+        archive=archive_path,
+    output:
+        directory("resources/datasets/{dataset}"),
+    params:
+        checksum=lambda wildcards: checksum(wildcards.dataset),
+        verify=lambda wildcards: "archive" in DATASETS[wildcards.dataset],
+    wildcard_constraints:
+        dataset=one_of(UNPACKED),
+    conda:
+        "../../environment.yml"
+    log:
+        "results/logs/unpack/{dataset}.log",
+    script:
+        "../scripts/unpack.py"
 
 
 rule demo_dataset:
@@ -6,19 +41,19 @@ rule demo_dataset:
         directory("resources/datasets/{dataset}"),
     params:
         demo=config["demo"],
+    wildcard_constraints:
+        dataset=one_of(GENERATED),
     conda:
         "../../environment.yml"
     log:
         "results/logs/demo_dataset/{dataset}.log",
-    wildcard_constraints:
-        dataset="|".join(GENERATED) or "^$",
     script:
         "../scripts/demo_dataset.py"
 
 
 rule manifest:
     input:
-        unpack(dataset_inputs),
+        unpack(manifest_inputs),
     output:
         "results/{dataset}/manifest.csv",
     params:

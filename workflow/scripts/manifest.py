@@ -2,12 +2,10 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w")
 
-from hgad.data.checks import check_manifest
-from hgad.data.layouts import build_manifest
 from hgad.data.manifest import write_manifest
+from hgad.data.sources import dataset_manifest
 
-spec = snakemake.params.spec
-frame = build_manifest(spec["layout"], snakemake.params.root, snakemake.wildcards.dataset,
-                       spec.get("categories"))
-print(check_manifest(frame).to_string(), file=sys.stderr)
+frame, report = dataset_manifest(snakemake.wildcards.dataset, snakemake.params.spec,
+                                 snakemake.params.root, snakemake.input.get("members", []))
+print(report.to_string(), file=sys.stderr)
 write_manifest(frame, snakemake.output[0])
