@@ -51,6 +51,7 @@ class TrainSettings:
     lambda2: float
     label_smoothing: float
     intra_start_epoch: int
+    snapshot_every: int
 
 
 @dataclass(frozen=True)

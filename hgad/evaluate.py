@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ from hgad.config import Settings
 from hgad.data.images import load_mask
 from hgad.data.manifest import class_names, manifest_hash, read_manifest, select_split
 from hgad.features.cache import CacheMismatchError, open_cache, read_meta
-from hgad.metrics import image_metrics, pixel_metrics
+from hgad.metrics import image_metrics, pixel_metrics, roc_auc
 from hgad.model import HGADModel
 from hgad.provenance import provenance
 from hgad.score import anomaly_maps, fit_normalizer, level_maps
@@ -48,6 +49,73 @@ def file_stem(category: str) -> str:
     return category.replace("/", "__")
 
 
+@dataclass
+class TestSet:
+    """A dataset's test rows and cached features (and training ones for ``train_max``)."""
+
+    rows: pd.DataFrame
+    arrays: list[np.ndarray]
+    train_rows: pd.DataFrame | None
+    train_arrays: list[np.ndarray] | None
+    msk_size: int
+    _masks: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def indices(self, category: str, train: bool = False) -> np.ndarray:
+        rows = self.train_rows if train else self.rows
+        return np.flatnonzero(rows["category"].to_numpy() == category)
+
+    def masks(self, category: str) -> np.ndarray:
+        """Ground truth of the category's test images, bool [R, msk_size, msk_size] (cached)."""
+        if category not in self._masks:
+            paths = self.rows["mask"].to_numpy()[self.indices(category)]
+            self._masks[category] = np.stack([load_mask(path, self.msk_size) for path in paths])
+        return self._masks[category]
+
+    def labels(self, category: str) -> np.ndarray:
+        return self.rows["label"].to_numpy()[self.indices(category)]
+
+
+def load_test_set(manifest_path: str | os.PathLike, test_cache: str | os.PathLike,
+                  settings: Settings, train_cache: str | os.PathLike | None = None) -> TestSet:
+    """Open the caches of a manifest, checking that they were made from it."""
+    manifest = read_manifest(manifest_path)
+    test_rows = select_split(manifest, "test")
+    arrays = _checked_cache(test_cache, manifest_path, "test", len(test_rows))
+    train_rows = train_arrays = None
+    if settings.evaluate.normalization == "train_max":
+        if train_cache is None:
+            raise ValueError("normalization 'train_max' needs the training feature cache")
+        train_rows = select_split(manifest, "train")
+        train_arrays = _checked_cache(train_cache, manifest_path, "train", len(train_rows))
+    return TestSet(test_rows, arrays, train_rows, train_arrays, settings.evaluate.msk_size)
+
+
+def category_maps(model: HGADModel, test: TestSet, category: str, settings: Settings,
+                  device: torch.device) -> np.ndarray:
+    """Anomaly maps of the category's test images, float32 [R, msk_size, msk_size]."""
+    ev = settings.evaluate
+    index = model.class_names.index(category)
+    rows = test.indices(category)
+    maps = level_maps(model, test.arrays, rows, np.full(len(rows), index), ev.batch_size, device)
+    if test.train_arrays is None:
+        reference = maps
+    else:
+        train_idx = test.indices(category, train=True)
+        reference = level_maps(model, test.train_arrays, train_idx,
+                               np.full(len(train_idx), index), ev.batch_size, device)
+    normalizer = fit_normalizer(reference, ev.msk_size, clip=test.train_arrays is not None)
+    return anomaly_maps(maps, normalizer, ev.msk_size, ev.gaussian_sigma)
+
+
+def _checked_model(model_path, manifest_path, device) -> HGADModel:
+    model = load_model(model_path, device)
+    names = class_names(read_manifest(manifest_path))
+    if names != model.class_names:
+        raise ValueError(f"{model_path} was trained on categories {model.class_names}, "
+                         f"{manifest_path} has {names}")
+    return model
+
+
 def evaluate(model_path: str | os.PathLike, manifest_path: str | os.PathLike,
              test_cache: str | os.PathLike, metrics_json: str | os.PathLike,
              metrics_csv: str | os.PathLike, maps_dir: str | os.PathLike, settings: Settings,
@@ -56,48 +124,58 @@ def evaluate(model_path: str | os.PathLike, manifest_path: str | os.PathLike,
 
     ``train_cache`` is required when ``settings.evaluate.normalization`` is ``train_max``.
     """
-    ev = settings.evaluate
-    model = load_model(model_path, device)
-    manifest = read_manifest(manifest_path)
-    if class_names(manifest) != model.class_names:
-        raise ValueError(f"{model_path} was trained on categories {model.class_names}, "
-                         f"{manifest_path} has {class_names(manifest)}")
-    test_rows = select_split(manifest, "test")
-    test_arrays = _checked_cache(test_cache, manifest_path, "test", len(test_rows))
-    inductive = ev.normalization == "train_max"
-    if inductive:
-        if train_cache is None:
-            raise ValueError("normalization 'train_max' needs the training feature cache")
-        train_rows = select_split(manifest, "train")
-        train_arrays = _checked_cache(train_cache, manifest_path, "train", len(train_rows))
+    model = _checked_model(model_path, manifest_path, device)
+    test = load_test_set(manifest_path, test_cache, settings, train_cache)
     maps_dir = Path(maps_dir)
     maps_dir.mkdir(parents=True, exist_ok=True)
     per_category = {}
     for category in tqdm(model.class_names, desc="evaluate", unit="category"):
-        index = model.class_names.index(category)
-        rows = np.flatnonzero(test_rows["category"].to_numpy() == category)
-        if len(rows) == 0:
+        if len(test.indices(category)) == 0:
             continue
-        classes = np.full(len(rows), index)
-        maps = level_maps(model, test_arrays, rows, classes, ev.batch_size, device)
-        if inductive:
-            train_idx = np.flatnonzero(train_rows["category"].to_numpy() == category)
-            reference = level_maps(model, train_arrays, train_idx, np.full(len(train_idx), index),
-                                   ev.batch_size, device)
-        else:
-            reference = maps
-        normalizer = fit_normalizer(reference, ev.msk_size, clip=inductive)
-        scores = anomaly_maps(maps, normalizer, ev.msk_size, ev.gaussian_sigma)
+        scores = category_maps(model, test, category, settings, device)
         np.save(maps_dir / f"{file_stem(category)}.npy", scores.astype(np.float16))
-        subset = test_rows.iloc[rows]
-        masks = np.stack([load_mask(m, ev.msk_size) for m in subset["mask"]])
-        labels = subset["label"].to_numpy()
+        labels = test.labels(category)
         per_category[category] = {
             **image_metrics(scores.reshape(len(scores), -1).max(1), labels),
-            **pixel_metrics(scores, masks),
-            "num_test": int(len(rows)), "num_anomalous": int(labels.sum()),
+            **pixel_metrics(scores, test.masks(category)),
+            "num_test": len(labels), "num_anomalous": int(labels.sum()),
         }
     return _write(per_category, metrics_json, metrics_csv, model_path, manifest_path)
+
+
+def evaluate_snapshots(model_path: str | os.PathLike, manifest_path: str | os.PathLike,
+                       test_cache: str | os.PathLike, out_csv: str | os.PathLike,
+                       settings: Settings, device: torch.device,
+                       train_cache: str | os.PathLike | None = None) -> pd.DataFrame:
+    """Image and pixel AUROC per category of every snapshot listed in the final model file.
+
+    This is the paper protocol's model selection on the test set; its results are only ever
+    reported in columns marked as test-set-selected. Writes and returns a table with columns
+    epoch (sub-epochs done), category, image_auroc, pixel_auroc.
+    """
+    final = torch.load(model_path, map_location="cpu", weights_only=True)
+    test = load_test_set(manifest_path, test_cache, settings, train_cache)
+    records = []
+    snapshots = [Path(model_path).parent / path for path in final.get("snapshots", [])]
+    for snapshot in tqdm(snapshots, desc="snapshots", unit="snapshot"):
+        model = _checked_model(snapshot, manifest_path, device)
+        epoch = torch.load(snapshot, map_location="cpu", weights_only=True)["epoch"]
+        for category in model.class_names:
+            if len(test.indices(category)) == 0:
+                continue
+            scores = category_maps(model, test, category, settings, device)
+            records.append({
+                "epoch": epoch, "category": category,
+                "image_auroc": roc_auc(scores.reshape(len(scores), -1).max(1),
+                                       test.labels(category)),
+                "pixel_auroc": roc_auc(scores.ravel(), test.masks(category).ravel()),
+            })
+    table = pd.DataFrame(records, columns=["epoch", "category", "image_auroc", "pixel_auroc"])
+    Path(out_csv).parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(str(out_csv) + ".tmp")
+    table.to_csv(tmp, index=False, float_format="%.6f")
+    os.replace(tmp, out_csv)
+    return table
 
 
 def _write(per_category: dict, metrics_json, metrics_csv, model_path, manifest_path) -> dict:

@@ -70,6 +70,31 @@ def _truncate_log(path: Path, rows: int) -> None:
     path.write_text("".join(lines))
 
 
+def _train_step(model: HGADModel, level: int, optimiser: torch.optim.Optimizer,
+                features: torch.Tensor, classes: torch.Tensor, lr: float, intra: bool,
+                settings: Settings):
+    """One optimiser step of one level on features [B, D, H, W] with image classes [B]."""
+    tr = settings.train
+    for group in optimiser.param_groups:
+        group["lr"] = lr
+    height, width = features.shape[2:]
+    z, logdet = model.encode(level, features)
+    terms = hgad_losses(model.priors[level], z, logdet, classes.repeat_interleave(height * width),
+                        lambda1=tr.lambda1, lambda2=tr.lambda2,
+                        label_smoothing=tr.label_smoothing, intra=intra)
+    if torch.isfinite(terms.total):
+        optimiser.zero_grad(set_to_none=True)
+        terms.total.backward()
+        optimiser.step()
+    return terms
+
+
+def _model_file(model: HGADModel, fingerprint: str, **extra) -> dict:
+    """The content of a model file: everything evaluation needs, nothing that runs code."""
+    return {"hparams": model.hparams, "model": model.state_dict(),
+            "settings": json.loads(fingerprint), "provenance": provenance(), **extra}
+
+
 def train(train_cache: str | os.PathLike, manifest_path: str | os.PathLike,
           model_path: str | os.PathLike, log_path: str | os.PathLike,
           checkpoint_dir: str | os.PathLike, settings: Settings, seed: int,
@@ -78,52 +103,47 @@ def train(train_cache: str | os.PathLike, manifest_path: str | os.PathLike,
     """Train one unified HGAD model on a dataset's cached training features.
 
     Writes ``checkpoint_dir/last.pt`` and appends that meta-epoch's loss-log rows (one per
-    iteration and level) to ``checkpoint_dir/train_log.csv`` after every meta-epoch; at the end
-    copies the log to ``log_path`` (CSV) and writes the final model to ``model_path``.
-    ``on_meta_epoch_end(meta_epoch)`` is called after each checkpoint.
+    iteration and level) to ``checkpoint_dir/train_log.csv`` after every meta-epoch, and a
+    snapshot ``checkpoint_dir/snapshots/epoch<NNNN>.pt`` every ``snapshot_every`` sub-epochs (NNNN
+    = sub-epochs done). At the end it copies the log to ``log_path`` (CSV) and writes the final
+    model to ``model_path``, listing the snapshots. ``on_meta_epoch_end(meta_epoch)`` is called
+    after each checkpoint.
     """
     model_path, log_path, checkpoint_dir = Path(model_path), Path(log_path), Path(checkpoint_dir)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     checkpoint_path = checkpoint_dir / "last.pt"
     running_log = checkpoint_dir / "train_log.csv"  # log_path is only written when training ends
+    snapshot_dir = checkpoint_dir / "snapshots"
     manifest = read_manifest(manifest_path)
     names = class_names(manifest)
     train_rows = select_split(manifest, "train")
     labels = torch.tensor([names.index(c) for c in train_rows["category"]])
     arrays = open_cache(train_cache)
-    cache_meta = read_meta(train_cache)
     if len(arrays[0]) != len(train_rows):
         raise ValueError(f"{train_cache}: {len(arrays[0])} cached images but {manifest_path} "
                          f"lists {len(train_rows)} training images")
     tr = settings.train
     fingerprint = json.dumps({"model": asdict(settings.model), "train": asdict(tr), "seed": seed,
-                              "cache": asdict(cache_meta), "classes": names}, sort_keys=True)
+                              "cache": asdict(read_meta(train_cache)), "classes": names},
+                             sort_keys=True)
 
     torch.manual_seed(seed)
     model = HGADModel([a.shape[1] for a in arrays], names, **asdict(settings.model)).to(device)
     optimisers = _make_optimisers(model, settings)
-    start_meta, log_rows = 0, 0
-    if checkpoint_path.exists():
-        state = torch.load(checkpoint_path, map_location=device, weights_only=True)
-        if state["fingerprint"] == fingerprint:
-            model.load_state_dict(state["model"])
-            for optimiser, optimiser_state in zip(optimisers, state["optimisers"], strict=True):
-                optimiser.load_state_dict(optimiser_state)
-            start_meta, log_rows = state["meta_epochs_done"], state["log_rows"]
-        else:
-            warnings.warn(f"{checkpoint_path} was made with other settings; training from scratch",
-                          stacklevel=2)
+    start_meta, log_rows = _resume(checkpoint_path, fingerprint, model, optimisers, device)
     if start_meta == 0:
+        shutil.rmtree(snapshot_dir, ignore_errors=True)
         with open(running_log, "w", newline="") as handle:
             csv.writer(handle).writerow(LOG_FIELDS)
     else:
         _truncate_log(running_log, log_rows)
+    snapshot_dir.mkdir(exist_ok=True)
 
     count = len(train_rows)
     steps_per_sub = math.ceil(count / tr.batch_size)
     steps_per_meta = steps_per_sub * tr.sub_epochs
-    total_steps = (tr.meta_epochs - start_meta) * steps_per_meta
-    progress = tqdm(total=total_steps, desc=f"train seed {seed}", unit="it")
+    progress = tqdm(total=(tr.meta_epochs - start_meta) * steps_per_meta,
+                    desc=f"train seed {seed}", unit="it")
     for meta_epoch in range(start_meta, tr.meta_epochs):
         rows = []
         intra = meta_epoch >= tr.intra_start_epoch
@@ -133,28 +153,24 @@ def train(train_cache: str | os.PathLike, manifest_path: str | os.PathLike,
                 lr = learning_rate(tr, meta_epoch, sub_epoch * steps_per_sub + step, steps_per_meta)
                 batch = np.sort(order[step * tr.batch_size:(step + 1) * tr.batch_size].numpy())
                 for level, (array, optimiser) in enumerate(zip(arrays, optimisers, strict=True)):
-                    for group in optimiser.param_groups:
-                        group["lr"] = lr
                     features = torch.from_numpy(array[batch]).to(device, torch.float32)
-                    height, width = features.shape[2:]
-                    classes = labels[batch].to(device).repeat_interleave(height * width)
-                    z, logdet = model.encode(level, features)
-                    terms = hgad_losses(model.priors[level], z, logdet, classes,
-                                        lambda1=tr.lambda1, lambda2=tr.lambda2,
-                                        label_smoothing=tr.label_smoothing, intra=intra)
+                    terms = _train_step(model, level, optimiser, features,
+                                        labels[batch].to(device), lr, intra, settings)
                     if not torch.isfinite(terms.total):
+                        progress.close()
                         raise TrainingDivergedError(
                             f"loss is {terms.total.item()} at meta-epoch {meta_epoch}, sub-epoch "
                             f"{sub_epoch}, iteration {step}, level {level}; the last good "
                             f"checkpoint {checkpoint_path} is kept")
-                    optimiser.zero_grad(set_to_none=True)
-                    terms.total.backward()
-                    optimiser.step()
                     values = terms.as_floats()
                     rows.append([meta_epoch, sub_epoch, step, level, lr,
                                  *(values[f] for f in LOG_FIELDS[5:])])
                 progress.update(1)
                 progress.set_postfix(meta_epoch=meta_epoch, loss=f"{rows[-1][5]:.3f}")
+            epochs_done = meta_epoch * tr.sub_epochs + sub_epoch + 1
+            if tr.snapshot_every and epochs_done % tr.snapshot_every == 0:
+                _save_atomic(_model_file(model, fingerprint, epoch=epochs_done),
+                             snapshot_dir / f"epoch{epochs_done:04d}.pt")
         log_rows += len(rows)
         _save_atomic({"fingerprint": fingerprint, "model": model.state_dict(),
                       "optimisers": [o.state_dict() for o in optimisers],
@@ -167,6 +183,26 @@ def train(train_cache: str | os.PathLike, manifest_path: str | os.PathLike,
     for path in (model_path, log_path):
         path.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(running_log, log_path)
-    _save_atomic({"hparams": model.hparams, "model": model.state_dict(),
-                  "settings": json.loads(fingerprint), "provenance": provenance()}, model_path)
+    snapshots = [os.path.relpath(p, model_path.parent) for p in sorted(snapshot_dir.glob("*.pt"))]
+    _save_atomic(_model_file(model, fingerprint, epoch=tr.meta_epochs * tr.sub_epochs,
+                             snapshots=snapshots), model_path)
     return model_path
+
+
+def _resume(checkpoint_path: Path, fingerprint: str, model: HGADModel,
+            optimisers: list[torch.optim.Adam], device: torch.device) -> tuple[int, int]:
+    """Load ``checkpoint_path`` if it was made with the same settings.
+
+    Returns (meta-epochs done, loss-log rows written); (0, 0) to train from scratch.
+    """
+    if not checkpoint_path.exists():
+        return 0, 0
+    state = torch.load(checkpoint_path, map_location=device, weights_only=True)
+    if state["fingerprint"] != fingerprint:
+        warnings.warn(f"{checkpoint_path} was made with other settings; training from scratch",
+                      stacklevel=3)
+        return 0, 0
+    model.load_state_dict(state["model"])
+    for optimiser, optimiser_state in zip(optimisers, state["optimisers"], strict=True):
+        optimiser.load_state_dict(optimiser_state)
+    return state["meta_epochs_done"], state["log_rows"]

@@ -83,6 +83,14 @@ def metrics_files(wildcards):
                   seed=SEEDS)
 
 
+def snapshot_metrics_files(wildcards):
+    """Per-snapshot AUROC of every seed, when snapshots are kept (the test-selected columns)."""
+    if not config["train"]["snapshot_every"]:
+        return []
+    return expand("results/{dataset}/seed{seed}/snapshot_metrics.csv",
+                  dataset=wildcards.dataset, seed=SEEDS)
+
+
 def final_outputs():
     return expand(
         ["results/tables/{dataset}.md", "results/tables/{dataset}.csv",

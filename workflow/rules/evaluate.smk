@@ -23,3 +23,25 @@ rule evaluate:
         gpu=GPU_FOR_INFERENCE,
     script:
         "../scripts/evaluate.py"
+
+
+rule evaluate_snapshots:
+    input:
+        unpack(train_inputs_for_evaluation),
+        model="results/{dataset}/seed{seed}/model.pt",
+        manifest="results/{dataset}/manifest.csv",
+        test_cache="results/{dataset}/features/test",
+    output:
+        "results/{dataset}/seed{seed}/snapshot_metrics.csv",
+    params:
+        settings={key: config[key] for key in ["evaluate", "device"]},
+    conda:
+        "../../environment.yml"
+    log:
+        "results/logs/evaluate_snapshots/{dataset}_seed{seed}.log",
+    benchmark:
+        "results/benchmarks/evaluate_snapshots/{dataset}_seed{seed}.tsv"
+    resources:
+        gpu=GPU_FOR_INFERENCE,
+    script:
+        "../scripts/evaluate_snapshots.py"

@@ -1,0 +1,12 @@
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")
+
+from hgad.config import settings_from_config
+from hgad.device import resolve_device
+from hgad.evaluate import evaluate_snapshots
+
+settings = settings_from_config(snakemake.params.settings)
+evaluate_snapshots(snakemake.input.model, snakemake.input.manifest, snakemake.input.test_cache,
+                   snakemake.output[0], settings, resolve_device(settings.device),
+                   train_cache=snakemake.input.get("train_cache"))
