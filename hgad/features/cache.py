@@ -117,3 +117,34 @@ def open_cache(folder: str | os.PathLike, expected: CacheMeta | None = None) -> 
             raise CacheMismatchError(f"{folder}: {len(array)} rows, metadata says "
                                      f"{meta.num_images}")
     return arrays
+
+
+def assemble_cache(folder: str | os.PathLike, meta: CacheMeta, image_paths: list[str],
+                   parts: list[tuple[list[str], str | os.PathLike]]) -> Path:
+    """Build a cache for ``image_paths`` by copying rows of existing caches (no backbone).
+
+    ``parts`` lists (image paths of a cache's rows, cache folder); the Union's features are its
+    members' features. Every part must have been made with the same settings as ``meta``
+    (backbone, weights, sizes, levels, normalisation), and every image must be found in a part.
+    """
+    where: dict[str, tuple[int, int]] = {}
+    sources = []
+    for part, (paths, cache) in enumerate(parts):
+        part_meta = read_meta(cache)
+        for key in ("backbone", "weights", "out_index", "img_size", "levels", "mean", "std",
+                    "dtype"):
+            if getattr(part_meta, key) != getattr(meta, key):
+                raise CacheMismatchError(f"{cache}: made with {key}={getattr(part_meta, key)!r},"
+                                         f" requested {getattr(meta, key)!r}")
+        sources.append(open_cache(cache))
+        where.update({path: (part, row) for row, path in enumerate(paths)})
+    missing = [path for path in image_paths if path not in where]
+    if missing:
+        raise CacheMismatchError(f"{len(missing)} image(s) in no member cache, e.g. {missing[0]}")
+    shapes = [tuple(array.shape[1:]) for array in sources[0]]
+    with CacheWriter(folder, meta, shapes) as writer:
+        for start, path in enumerate(image_paths):
+            part, row = where[path]
+            for level, array in enumerate(sources[part]):
+                writer.write(level, start, array[row:row + 1])
+        return writer.commit()

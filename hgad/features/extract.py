@@ -17,7 +17,7 @@ from tqdm import tqdm
 from hgad.data.images import load_image
 from hgad.data.manifest import manifest_hash, read_manifest, select_split
 from hgad.features.backbone import create_backbone
-from hgad.features.cache import CacheMeta, CacheWriter
+from hgad.features.cache import CacheMeta, CacheWriter, assemble_cache
 
 
 def multiscale_features(backbone: torch.nn.Module, images: torch.Tensor,
@@ -70,3 +70,17 @@ def extract_features(manifest_path: str | os.PathLike, split: str, out_dir: str 
             progress.update(min(settings.batch_size, len(paths) - start))
         progress.close()
         return writer.commit()
+
+
+def assemble_union_features(manifest_path: str | os.PathLike, split: str,
+                            out_dir: str | os.PathLike, settings,
+                            members: list[tuple[str | os.PathLike, str | os.PathLike]]) -> Path:
+    """The Union's cache of one split from its members' caches (each image's features once).
+
+    ``members`` lists (member manifest, member cache folder of ``split``).
+    """
+    frame = select_split(read_manifest(manifest_path), split)
+    parts = [(select_split(read_manifest(member_manifest), split)["image"].tolist(), cache)
+             for member_manifest, cache in members]
+    meta = cache_meta(settings, manifest_path, split, len(frame))
+    return assemble_cache(out_dir, meta, frame["image"].tolist(), parts)

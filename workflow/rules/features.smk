@@ -1,4 +1,5 @@
-"""Frozen-backbone features, computed once per dataset and split, shared by every seed."""
+"""Frozen-backbone features, computed once per dataset and split, shared by every seed; the
+Union's are copied from its members' caches."""
 
 
 rule extract_features:
@@ -6,6 +7,8 @@ rule extract_features:
         manifest="results/{dataset}/manifest.csv",
     output:
         directory("results/{dataset}/features/{split}"),
+    wildcard_constraints:
+        dataset=one_of(set(DATASETS) - set(UNITED)),
     params:
         settings={key: config[key] for key in ['features', 'device']},
     conda:
@@ -18,3 +21,28 @@ rule extract_features:
         gpu=GPU_FOR_INFERENCE,
     script:
         "../scripts/extract_features.py"
+
+
+rule assemble_union_features:
+    input:
+        manifest="results/{dataset}/manifest.csv",
+        member_manifests=lambda wildcards: expand(
+            "results/{member}/manifest.csv", member=DATASETS[wildcards.dataset]["members"]
+        ),
+        member_caches=lambda wildcards: expand(
+            "results/{member}/features/{split}",
+            member=DATASETS[wildcards.dataset]["members"],
+            split=wildcards.split,
+        ),
+    output:
+        directory("results/{dataset}/features/{split}"),
+    wildcard_constraints:
+        dataset=one_of(UNITED),
+    params:
+        settings={key: config[key] for key in ["features", "device"]},
+    conda:
+        "../../environment.yml"
+    log:
+        "results/logs/assemble_union_features/{dataset}_{split}.log",
+    script:
+        "../scripts/assemble_union_features.py"

@@ -1,0 +1,12 @@
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")
+
+from hgad.config import settings_from_config
+from hgad.features.extract import assemble_union_features
+
+settings = settings_from_config(snakemake.params.settings)
+assemble_union_features(snakemake.input.manifest, snakemake.wildcards.split, snakemake.output[0],
+                        settings.features,
+                        list(zip(snakemake.input.member_manifests, snakemake.input.member_caches,
+                                 strict=True)))
