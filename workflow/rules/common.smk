@@ -27,6 +27,8 @@ UNITED = [name for name, spec in DATASETS.items() if spec["layout"] == "union"]
 UNPACKED = [name for name, spec in DATASETS.items()
             if not {"generate", "root"} & set(spec) and name not in UNITED]
 DOWNLOADED = [name for name in UNPACKED if "archive" not in DATASETS[name]]
+# Threads of each torch job (extraction, training, evaluation): the whole machine, up to 8.
+TORCH_THREADS = min(workflow.cores, 8)
 # Extraction and evaluation hold a GPU only when the run may use one; training always asks.
 GPU_FOR_INFERENCE = 0 if config["device"] == "cpu" else 1
 
@@ -92,8 +94,17 @@ def snapshot_metrics_files(wildcards):
 
 
 def final_outputs():
-    return expand(
+    per_dataset = expand(
         ["results/tables/{dataset}.md", "results/tables/{dataset}.csv",
-         "results/plots/{dataset}_auroc.png"],
+         "results/tables/{dataset}.html", "results/tables/{dataset}_all_metrics.html",
+         "results/plots/{dataset}_auroc.png", "results/plots/{dataset}_loss.png"],
         dataset=DATASETS,
     )
+    per_seed = expand(
+        ["results/plots/{dataset}_seed{seed}_roc_pro.png",
+         "results/plots/{dataset}_seed{seed}_qualitative.png"],
+        dataset=DATASETS, seed=SEEDS,
+    )
+    whole_run = ["results/tables/summary.md", "results/tables/summary.csv",
+                 "results/tables/summary.html", "results/README_results.md"]
+    return per_dataset + per_seed + whole_run

@@ -19,6 +19,7 @@ rule evaluate:
         "results/logs/evaluate/{dataset}_seed{seed}.log",
     benchmark:
         "results/benchmarks/evaluate/{dataset}_seed{seed}.tsv"
+    threads: TORCH_THREADS
     resources:
         gpu=GPU_FOR_INFERENCE,
     script:
@@ -41,6 +42,7 @@ rule evaluate_snapshots:
         "results/logs/evaluate_snapshots/{dataset}_seed{seed}.log",
     benchmark:
         "results/benchmarks/evaluate_snapshots/{dataset}_seed{seed}.tsv"
+    threads: TORCH_THREADS
     resources:
         gpu=GPU_FOR_INFERENCE,
     script:

@@ -17,6 +17,7 @@ rule extract_features:
         "results/logs/extract_features/{dataset}_{split}.log",
     benchmark:
         "results/benchmarks/extract_features/{dataset}_{split}.tsv"
+    threads: TORCH_THREADS
     resources:
         gpu=GPU_FOR_INFERENCE,
     script:

@@ -17,6 +17,7 @@ rule train:
         "results/logs/train/{dataset}_seed{seed}.log",
     benchmark:
         "results/benchmarks/train/{dataset}_seed{seed}.tsv"
+    threads: TORCH_THREADS
     resources:
         gpu=1,
     script:

@@ -1,0 +1,10 @@
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")
+
+from hgad.figures import write_curves
+
+wildcards = snakemake.wildcards
+write_curves(snakemake.input.maps, snakemake.input.manifest, snakemake.output.png,
+             snakemake.output.pdf,
+             title=f"HGAD on {wildcards.dataset}, seed {wildcards.seed}: ROC and PRO curves")
