@@ -69,13 +69,19 @@ def _level_sum(per_level: list[torch.Tensor], level_max: list[float],
     return total
 
 
+def _max_level_sum(per_level: list[torch.Tensor], level_max: list[float], msk_size: int,
+                   chunk: int = 64) -> float:
+    """max of :func:`_level_sum` over all images, ``chunk`` images at a time (bounded memory)."""
+    count = len(per_level[0])
+    return max(float(_level_sum([maps[i:i + chunk] for maps in per_level], level_max,
+                                msk_size).max())
+               for i in range(0, count, chunk))
+
+
 def fit_normalizer(maps: dict[str, list[torch.Tensor]], msk_size: int, clip: bool) -> Normalizer:
     """Normalisation constants from a set of per-level maps (the test or the training maps)."""
     level_max = {kind: [float(m.max()) for m in maps[kind]] for kind in KINDS}
-    sum_max = {kind: max(float(_level_sum([m[i:i + 64] for m in maps[kind]], level_max[kind],
-                                          msk_size).max())
-                         for i in range(0, len(maps[kind][0]), 64))
-               for kind in KINDS}
+    sum_max = {kind: _max_level_sum(maps[kind], level_max[kind], msk_size) for kind in KINDS}
     return Normalizer(level_max=level_max, sum_max=sum_max, clip=clip)
 
 
