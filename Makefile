@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-lock
 CORES ?= 2
 
-.PHONY: demo test lint lock
+.PHONY: demo test lint lock readme
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,15 @@ lint: $(STAMP)
 	$(BIN)/snakemake --lint --configfile config/demo.yaml
 
 test: lint
+	scripts/install-system-deps.sh
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest
+
+# Rewrite the README's results section from a run's tables (`make readme CONFIG=config/config.yaml`).
+CONFIG ?= config/demo.yaml
+readme: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) \
+	  results/README_results.md
+	$(BIN)/hgad readme --section results/README_results.md README.md
 
 # Regenerate the lock file and environment.yml from the current environment.
 lock: $(STAMP)

@@ -81,6 +81,13 @@ def _import_checkpoint(args) -> None:
           f"{model.hparams['coupling_layers']} coupling layers, classes {model.class_names}")
 
 
+def _readme(args) -> None:
+    from hgad.readme import rewrite_readme
+
+    changed = rewrite_readme(args.readme, Path(args.section).read_text(encoding="utf-8"))
+    print(f"{args.readme}: results section {'updated' if changed else 'already up to date'}")
+
+
 def _check_config(args) -> None:
     load_config(args.config)
     print(f"{args.config}: valid")
@@ -144,6 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="store the classes in the given order, not sorted")
     imp.set_defaults(run=_import_checkpoint)
 
+    readme = commands.add_parser("readme", help="rewrite a README's results section")
+    readme.add_argument("--section", required=True,
+                        help="the generated section (results/README_results.md)")
+    readme.add_argument("readme", help="the README to rewrite between its results markers")
+    readme.set_defaults(run=_readme)
+
     check = commands.add_parser("check-config", help="validate a configuration file")
     check.add_argument("config")
     check.set_defaults(run=_check_config)
@@ -156,3 +169,7 @@ def main(argv: list[str] | None = None) -> None:
         args.run(args)
     except (ValueError, FileNotFoundError, RuntimeError) as error:
         raise SystemExit(f"hgad {args.command}: error: {error}") from error
+
+
+if __name__ == "__main__":
+    main()
