@@ -237,8 +237,9 @@ def _flat_scores(maps: ArrayLike) -> np.ndarray:
     return flat.reshape(-1)
 
 
-def _pixel_curve(maps: ArrayLike, masks: ArrayLike, max_fpr: float) -> _CurveSums:
-    """Curve sums over every pixel of ``maps`` [N, H, W] vs ``masks`` [N, H, W], PRO included."""
+def _pixel_regions(maps: ArrayLike, masks: ArrayLike,
+                   max_fpr: float) -> tuple[np.ndarray, np.ndarray, int]:
+    """Checked inputs -> (region id per pixel, region sizes, number of anomalous pixels)."""
     if np.ndim(maps) != 3 or np.shape(maps) != np.shape(masks):
         raise ValueError(
             f"maps and masks must be [N, H, W] of one shape, got {np.shape(maps)} and "
@@ -249,6 +250,12 @@ def _pixel_curve(maps: ArrayLike, masks: ArrayLike, max_fpr: float) -> _CurveSum
     region, sizes = _regions(masks)
     n_pos = int(sizes.sum())
     _check_both_classes(n_pos, region.size, "masks")
+    return region, sizes, n_pos
+
+
+def _pixel_curve(maps: ArrayLike, masks: ArrayLike, max_fpr: float) -> _CurveSums:
+    """Curve sums over every pixel of ``maps`` [N, H, W] vs ``masks`` [N, H, W], PRO included."""
+    region, sizes, n_pos = _pixel_regions(maps, masks, max_fpr)
     weight_of = np.concatenate(([0.0], 1.0 / sizes))
     scores = _flat_scores(maps)
     order = _descending_order(scores)
@@ -381,16 +388,7 @@ def pro_curve_points(maps: ArrayLike, masks: ArrayLike, max_fpr: float = 0.3,
     divided by ``max_fpr`` is :func:`aupro`; ``max_fpr=1`` gives the whole curve. Thinned as
     :func:`roc_curve_points`.
     """
-    if np.ndim(maps) != 3 or np.shape(maps) != np.shape(masks):
-        raise ValueError(
-            f"maps and masks must be [N, H, W] of one shape, got {np.shape(maps)} and "
-            f"{np.shape(masks)}"
-        )
-    if not 0 < max_fpr <= 1:
-        raise ValueError(f"max_fpr must lie in (0, 1], got {max_fpr}")
-    region, sizes = _regions(masks)
-    n_pos = int(sizes.sum())
-    _check_both_classes(n_pos, region.size, "masks")
+    region, sizes, n_pos = _pixel_regions(maps, masks, max_fpr)
     n_neg, n_regions = region.size - n_pos, sizes.size
     weight_of = np.concatenate(([0.0], 1.0 / sizes))
     scores = _flat_scores(maps)
