@@ -28,8 +28,7 @@ test: lint
 CONFIG ?= config/demo.yaml
 readme: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) \
-	  results/README_results.md
-	$(BIN)/hgad readme --section results/README_results.md README.md
+	  --forcerun readme readme
 
 # Regenerate the lock file and environment.yml from the current environment.
 lock: $(STAMP)

@@ -142,13 +142,18 @@ def best_selected(snapshot_files: Mapping[int, PathLike]) -> pd.DataFrame:
     over categories is chosen (on the test set: this is model selection on test data); the
     per-category values at that snapshot are then averaged over seeds. One row per category plus
     ``mean``; columns ``best_<metric>_mean``, ``best_<metric>_std`` and ``best_<metric>_epochs``
-    (the chosen sub-epoch of each seed, e.g. ``"16, 24"``).
+    (the chosen sub-epoch of each seed, e.g. ``"16, 24"``). Seeds without snapshots are left out;
+    without any, the frame has no columns.
     """
+    tables = {seed: pd.read_csv(path, dtype={"category": str}, keep_default_na=False)
+              for seed, path in snapshot_files.items()}
+    tables = {seed: table for seed, table in tables.items() if not table.empty}
+    if not tables:  # no snapshot was kept (snapshot_every larger than the schedule)
+        return pd.DataFrame(index=pd.Index([], name="category"))
     columns = {}
     for metric in AUROC_METRICS:
         chosen, epochs = [], []
-        for seed, path in snapshot_files.items():
-            table = pd.read_csv(path, dtype={"category": str}, keep_default_na=False)
+        for seed, table in tables.items():
             wide = table.pivot(index="epoch", columns="category", values=metric)
             best_epoch = wide.mean(axis=1).idxmax()
             row = wide.loc[best_epoch]
@@ -341,7 +346,8 @@ def write_tables(dataset: str, metrics_files: Mapping[int, PathLike], out_md: Pa
         numbers = numbers.join(best_selected(snapshot_files))
     table = format_auroc(numbers)
     notes = _notes(dataset, seed_commits, mean_caveat(dataset, long, paper),
-                   with_paper="paper_image_auroc" in numbers, with_best=bool(snapshot_files))
+                   with_paper="paper_image_auroc" in numbers,
+                   with_best="best_image_auroc_mean" in numbers)
     _write_text(out_md, _document(f"HGAD on {dataset}: image and pixel AUROC", notes, table))
     _write_csv(out_csv, numbers)
     if out_full_md is not None:

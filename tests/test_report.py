@@ -282,6 +282,17 @@ def test_readme_rewrite_from_the_run_is_idempotent(run, tmp_path):
     assert "already up to date" in cli.stdout and readme.read_text(encoding="utf-8") == once
 
 
+def test_readme_rule_rewrites_the_workdirs_readme(run):
+    readme = run / "README.md"
+    readme.write_text(f"# mine\n\n{START}\nold\n{END}\n")
+    result = run_workflow(run, TINY, "--forcerun", "readme", "readme")
+    assert result.returncode == 0, result.stderr[-4000:]
+    text = readme.read_text(encoding="utf-8")
+    assert "old" not in text and "| brick " in text
+    section = (run / "results/README_results.md").read_text(encoding="utf-8")
+    assert section.strip() in text
+
+
 def test_error_check_catches_console_errors(tmp_path):
     """The check itself: a page with a console error and an exception fails it."""
     need_chromium()

@@ -77,3 +77,10 @@ def test_table_marks_best_columns_as_test_selected(tmp_path):
     assert table.loc["mean", BEST_LABEL] == "90.0/80.0"
     text = (tmp_path / "t.md").read_text()
     assert "test-selected" in text and "selects the model on the test data" in text
+
+
+def test_no_snapshots_kept_gives_no_best_columns(tmp_path):
+    empty = tmp_path / "s.csv"
+    pd.DataFrame(columns=["epoch", "category", "image_auroc", "pixel_auroc"]).to_csv(empty,
+                                                                                   index=False)
+    assert best_selected({0: empty}).columns.empty

@@ -93,6 +93,23 @@ rule readme_section:
         "../scripts/readme_section.py"
 
 
+rule readme:
+    """Rewrite the README's results section in place: `snakemake readme` (not part of `all`)."""
+    input:
+        "results/README_results.md",
+    output:
+        touch("results/logs/readme/README.rewritten"),
+    params:
+        readme="README.md",
+    localrule: True
+    conda:
+        "../../environment.yml"
+    log:
+        "results/logs/readme/readme.log",
+    script:
+        "../scripts/readme.py"
+
+
 rule auroc_plot:
     input:
         metrics=metrics_files,
