@@ -30,6 +30,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 LOCK_DIR = Path(".snakemake") / "gpu-locks"
+# CUDA_VISIBLE_DEVICES as it was before each active claim of this process (claims may nest).
+_before_claims: list[str | None] = []
 
 
 def wants_placement(device: str) -> bool:
@@ -43,7 +45,7 @@ def wants_placement(device: str) -> bool:
 
 def candidate_gpus(count: int | None = None) -> list[str]:
     """The GPU ids to choose from (see the module's documentation)."""
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    visible = _before_claims[0] if _before_claims else os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible is not None:
         return [entry.strip() for entry in visible.split(",") if entry.strip()]
     if count is None:
@@ -118,11 +120,13 @@ def claim_gpu(device: str, lock_dir: str | os.PathLike = LOCK_DIR, *, count: int
         time.sleep(poll)
     gpu, handle = claimed
     previous = os.environ.get("CUDA_VISIBLE_DEVICES")
+    _before_claims.append(previous)
     os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     print(f"hgad.gpu: this job uses GPU {gpu} (CUDA_VISIBLE_DEVICES={gpu})", file=sys.stderr)
     try:
         yield gpu
     finally:
+        _before_claims.pop()
         if previous is None:
             os.environ.pop("CUDA_VISIBLE_DEVICES", None)
         else:

@@ -27,8 +27,9 @@ UNITED = [name for name, spec in DATASETS.items() if spec["layout"] == "union"]
 UNPACKED = [name for name, spec in DATASETS.items()
             if not {"generate", "root"} & set(spec) and name not in UNITED]
 DOWNLOADED = [name for name in UNPACKED if "archive" not in DATASETS[name]]
-# Threads of each torch job (extraction, training, evaluation): the whole machine, up to 8.
-TORCH_THREADS = min(workflow.cores, 8)
+# Threads of each torch job (extraction, training, evaluation): 8, which Snakemake lowers to
+# --cores on a workstation; on a cluster it is the job's --cpus-per-task (no --cores needed).
+TORCH_THREADS = 8
 # Extraction and evaluation hold a GPU only when the run may use one; training always asks.
 GPU_FOR_INFERENCE = 0 if config["device"] == "cpu" else 1
 
@@ -77,6 +78,13 @@ def train_inputs_for_evaluation(wildcards):
     """Inductive normalisation reads the training features too."""
     if config["evaluate"]["normalization"] == "train_max":
         return {"train_cache": f"results/{wildcards.dataset}/features/train"}
+    return {}
+
+
+def weights_inputs(wildcards):
+    """timm's hub weights are fetched first, by a localrule: compute nodes may be offline."""
+    if config["features"]["weights"] == "timm":
+        return {"weights": f"resources/weights/{config['features']['backbone']}.fetched"}
     return {}
 
 

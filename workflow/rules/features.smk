@@ -2,8 +2,21 @@
 Union's are copied from its members' caches."""
 
 
+rule fetch_weights:
+    output:
+        "resources/weights/{backbone}.fetched",
+    localrule: True
+    conda:
+        "../../environment.yml"
+    log:
+        "results/logs/fetch_weights/{backbone}.log",
+    script:
+        "../scripts/fetch_weights.py"
+
+
 rule extract_features:
     input:
+        unpack(weights_inputs),
         manifest="results/{dataset}/manifest.csv",
     output:
         directory("results/{dataset}/features/{split}"),
