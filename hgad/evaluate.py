@@ -27,10 +27,18 @@ from hgad.provenance import provenance
 from hgad.score import anomaly_maps, fit_normalizer, level_maps
 
 
-def load_model(model_path: str | os.PathLike, device: torch.device) -> HGADModel:
-    """A model saved by :func:`hgad.train.train` (``weights_only`` load: the file runs no code)."""
+def load_model_file(model_path: str | os.PathLike, device: torch.device) -> tuple[HGADModel, dict]:
+    """(model, file content) of a file saved by :func:`hgad.train.train`.
+
+    Loaded with ``weights_only``: a model file never runs code.
+    """
     state = torch.load(model_path, map_location=device, weights_only=True)
-    return HGADModel.from_checkpoint(state).to(device).eval()
+    return HGADModel.from_checkpoint(state).to(device).eval(), state
+
+
+def load_model(model_path: str | os.PathLike, device: torch.device) -> HGADModel:
+    """The model of a file saved by :func:`hgad.train.train`."""
+    return load_model_file(model_path, device)[0]
 
 
 def _checked_cache(folder, manifest_path, split: str, rows: int) -> list[np.ndarray]:
@@ -107,13 +115,14 @@ def category_maps(model: HGADModel, test: TestSet, category: str, settings: Sett
     return anomaly_maps(maps, normalizer, ev.msk_size, ev.gaussian_sigma)
 
 
-def _checked_model(model_path, manifest_path, device) -> HGADModel:
-    model = load_model(model_path, device)
+def _checked_model(model_path, manifest_path, device) -> tuple[HGADModel, dict]:
+    """:func:`load_model_file`, checking that the model knows the manifest's categories."""
+    model, state = load_model_file(model_path, device)
     names = class_names(read_manifest(manifest_path))
     if names != model.class_names:
         raise ValueError(f"{model_path} was trained on categories {model.class_names}, "
                          f"{manifest_path} has {names}")
-    return model
+    return model, state
 
 
 def evaluate(model_path: str | os.PathLike, manifest_path: str | os.PathLike,
@@ -124,7 +133,7 @@ def evaluate(model_path: str | os.PathLike, manifest_path: str | os.PathLike,
 
     ``train_cache`` is required when ``settings.evaluate.normalization`` is ``train_max``.
     """
-    model = _checked_model(model_path, manifest_path, device)
+    model, _ = _checked_model(model_path, manifest_path, device)
     test = load_test_set(manifest_path, test_cache, settings, train_cache)
     maps_dir = Path(maps_dir)
     maps_dir.mkdir(parents=True, exist_ok=True)
@@ -158,8 +167,8 @@ def evaluate_snapshots(model_path: str | os.PathLike, manifest_path: str | os.Pa
     records = []
     snapshots = [Path(model_path).parent / path for path in final.get("snapshots", [])]
     for snapshot in tqdm(snapshots, desc="snapshots", unit="snapshot"):
-        model = _checked_model(snapshot, manifest_path, device)
-        epoch = torch.load(snapshot, map_location="cpu", weights_only=True)["epoch"]
+        model, state = _checked_model(snapshot, manifest_path, device)
+        epoch = state["epoch"]
         for category in model.class_names:
             if len(test.indices(category)) == 0:
                 continue
