@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import torch
@@ -26,11 +27,5 @@ def resolve_device(name: str) -> torch.device:
         if index >= torch.cuda.device_count():
             raise RuntimeError(f"device {name!r} requested but only {torch.cuda.device_count()} "
                                "CUDA device(s) are visible (CUDA_VISIBLE_DEVICES="
-                               f"{_visible_devices()})")
+                               f"{os.environ.get('CUDA_VISIBLE_DEVICES', '<unset>')})")
     return device
-
-
-def _visible_devices() -> str:
-    import os
-
-    return os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>")
