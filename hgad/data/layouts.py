@@ -19,7 +19,14 @@ from pathlib import Path
 import pandas as pd
 
 from hgad.data.manifest import SPLITS, ManifestError, make_manifest
-from hgad.data.mvtec import IMAGE_SUFFIXES, mvtec_manifest
+from hgad.data.mvtec import (
+    category_folders,
+    dataset_root,
+    image_files,
+    manifest_row,
+    mvtec_manifest,
+    select_categories,
+)
 
 # Published image counts per split: {dataset: {split: {"normal"|"anomalous"|"total": n}}}.
 PUBLISHED_COUNTS = {
@@ -38,37 +45,6 @@ VISA_LABELS = {"normal": 0, "anomaly": 1}
 UNION_DATASET = "union"
 
 
-def _image_files(folder: Path) -> list[Path]:
-    """Image files directly in ``folder``, sorted."""
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-
-
-def _dataset_root(root: str | Path, wrapper: str | None = None) -> Path:
-    """``root`` as a folder; ``root/wrapper`` instead when the archive's top folder is there."""
-    root = Path(root)
-    if not root.is_dir():
-        raise ManifestError(f"{root}: dataset folder does not exist")
-    if wrapper and (root / wrapper).is_dir():
-        return root / wrapper
-    return root
-
-
-def _select(where: Path, found: Iterable[str], categories: list[str] | None) -> list[str]:
-    """The wanted categories among those ``found`` (None or [] = all of them)."""
-    found = sorted(found)
-    if not found:
-        raise ManifestError(f"{where}: no categories found")
-    unknown = sorted(set(categories or []) - set(found))
-    if unknown:
-        raise ManifestError(f"{where}: categories not found: {', '.join(unknown)}")
-    return list(dict.fromkeys(categories)) if categories else found
-
-
-def _category_folders(root: Path) -> list[str]:
-    """Names of the sub-folders of ``root`` that hold a ``train/`` folder."""
-    return [p.name for p in root.iterdir() if (p / "train").is_dir()]
-
-
 def _existing(folder: Path) -> Path:
     """``folder``, which must exist."""
     if not folder.is_dir():
@@ -85,13 +61,6 @@ def _mask_with_stem(folder: Path, image: Path, suffixes: tuple[str, ...]) -> Pat
     raise ManifestError(f"{image}: anomalous image without a mask (looked in {folder})")
 
 
-def _row(dataset: str, category: str, split: str, label: int, defect: str, image: Path,
-         mask: Path | None) -> dict:
-    """One manifest row."""
-    return dict(dataset=dataset, category=category, split=split, label=label, defect=defect,
-                image=str(image), mask=str(mask) if mask else "")
-
-
 def btad_manifest(
     root: str | Path, dataset: str, categories: list[str] | None = None
 ) -> pd.DataFrame:
@@ -100,16 +69,16 @@ def btad_manifest(
     Defect names are the folder names ``ok`` (label 0) and ``ko`` (label 1). Images are .bmp or
     .png depending on the category; masks have the image's stem, .png (.bmp for category 03).
     """
-    root = _dataset_root(root, BTAD_FOLDER)
+    root = dataset_root(root, BTAD_FOLDER)
     rows = []
-    for category in _select(root, _category_folders(root), categories):
+    for category in select_categories(root, category_folders(root), categories):
         for split, defects in BTAD_FOLDERS.items():
             for defect in defects:
                 label = int(defect == BTAD_ANOMALOUS)
-                for image in _image_files(_existing(root / category / split / defect)):
+                for image in image_files(_existing(root / category / split / defect)):
                     truth = root / category / "ground_truth" / defect
                     mask = _mask_with_stem(truth, image, (".png", ".bmp")) if label else None
-                    rows.append(_row(dataset, category, split, label, defect, image, mask))
+                    rows.append(manifest_row(dataset, category, split, label, defect, image, mask))
     return make_manifest(rows)
 
 
@@ -117,9 +86,9 @@ def mvtec3d_manifest(
     root: str | Path, dataset: str, categories: list[str] | None = None
 ) -> pd.DataFrame:
     """Manifest of the RGB images of MVTec 3D-AD (``xyz/`` and the validation split ignored)."""
-    root = _dataset_root(root, MVTEC3D_FOLDER)
+    root = dataset_root(root, MVTEC3D_FOLDER)
     rows = []
-    for category in _select(root, _category_folders(root), categories):
+    for category in select_categories(root, category_folders(root), categories):
         for split in SPLITS:
             split_dir = _existing(root / category / split)
             for label_dir in sorted(p for p in split_dir.iterdir() if p.is_dir()):
@@ -127,9 +96,9 @@ def mvtec3d_manifest(
                 label = int(defect != MVTEC3D_NORMAL)
                 if split == "train" and label:
                     raise ManifestError(f"{label_dir}: training images must be in train/good")
-                for image in _image_files(_existing(label_dir / "rgb")):
+                for image in image_files(_existing(label_dir / "rgb")):
                     mask = _mask_with_stem(label_dir / "gt", image, (".png",)) if label else None
-                    rows.append(_row(dataset, category, split, label, defect, image, mask))
+                    rows.append(manifest_row(dataset, category, split, label, defect, image, mask))
     return make_manifest(rows)
 
 
@@ -154,11 +123,11 @@ def visa_manifest(
 
     Defect names are the split file's labels ``normal`` (label 0) and ``anomaly`` (label 1).
     """
-    root = _dataset_root(root)
+    root = dataset_root(root)
     table = _read_visa_split(root / VISA_SPLIT_CSV)
-    wanted = _select(root / VISA_SPLIT_CSV, set(table["object"]), categories)
+    wanted = select_categories(root / VISA_SPLIT_CSV, set(table["object"]), categories)
     rows = [
-        _row(dataset, item.object, item.split, VISA_LABELS[item.label], item.label,
+        manifest_row(dataset, item.object, item.split, VISA_LABELS[item.label], item.label,
              root / item.image, root / item.mask if item.mask else None)
         for item in table[table["object"].isin(wanted)].itertuples(index=False)
     ]

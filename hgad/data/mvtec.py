@@ -3,10 +3,14 @@
     <root>/<category>/train/good/*.png
     <root>/<category>/test/<good|defect>/*.png
     <root>/<category>/ground_truth/<defect>/<stem>_mask.png
+
+The folder helpers here (image listing, category selection, manifest rows) serve the other
+layouts of :mod:`hgad.data.layouts` too.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
@@ -17,8 +21,42 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 NORMAL = "good"
 
 
-def _images(folder: Path) -> list[Path]:
+def image_files(folder: Path) -> list[Path]:
+    """Image files directly in ``folder``, sorted."""
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def dataset_root(root: str | Path, wrapper: str | None = None) -> Path:
+    """``root`` as a folder; ``root/wrapper`` instead when the archive's top folder is there."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ManifestError(f"{root}: dataset folder does not exist")
+    if wrapper and (root / wrapper).is_dir():
+        return root / wrapper
+    return root
+
+
+def select_categories(where: Path, found: Iterable[str], categories: list[str] | None) -> list[str]:
+    """The wanted categories among those ``found`` (None or [] = all of them)."""
+    found = sorted(found)
+    if not found:
+        raise ManifestError(f"{where}: no categories found")
+    unknown = sorted(set(categories or []) - set(found))
+    if unknown:
+        raise ManifestError(f"{where}: categories not found: {', '.join(unknown)}")
+    return list(dict.fromkeys(categories)) if categories else found
+
+
+def category_folders(root: Path) -> list[str]:
+    """Names of the sub-folders of ``root`` that hold a ``train/`` folder."""
+    return [p.name for p in root.iterdir() if (p / "train").is_dir()]
+
+
+def manifest_row(dataset: str, category: str, split: str, label: int, defect: str, image: Path,
+                 mask: Path | None) -> dict:
+    """One manifest row."""
+    return dict(dataset=dataset, category=category, split=split, label=label, defect=defect,
+                image=str(image), mask=str(mask) if mask else "")
 
 
 def _mask_for(root: Path, category: str, defect: str, image: Path) -> Path:
@@ -37,18 +75,9 @@ def mvtec_manifest(
 
     Category names are the folder names as they are, so any user folder works.
     """
-    root = Path(root)
-    if not root.is_dir():
-        raise ManifestError(f"{root}: dataset folder does not exist")
-    found = sorted(p.name for p in root.iterdir() if (p / "train").is_dir())
-    if not found:
-        raise ManifestError(f"{root}: no category folders with a train/ subfolder")
-    wanted = categories or found
-    unknown = sorted(set(wanted) - set(found))
-    if unknown:
-        raise ManifestError(f"{root}: categories not found: {', '.join(unknown)}")
+    root = dataset_root(root)
     rows = []
-    for category in wanted:
+    for category in select_categories(root, category_folders(root), categories):
         for split in ("train", "test"):
             split_dir = root / category / split
             if not split_dir.is_dir():
@@ -58,12 +87,9 @@ def mvtec_manifest(
                 label = int(defect != NORMAL)
                 if split == "train" and label:
                     raise ManifestError(f"{defect_dir}: training images must be in train/good")
-                for image in _images(defect_dir):
-                    mask = _mask_for(root, category, defect, image) if label else ""
-                    rows.append(
-                        dict(dataset=dataset, category=category, split=split, label=label,
-                             defect=defect, image=str(image), mask=str(mask))
-                    )
+                for image in image_files(defect_dir):
+                    mask = _mask_for(root, category, defect, image) if label else None
+                    rows.append(manifest_row(dataset, category, split, label, defect, image, mask))
         if not any(r["category"] == category and r["split"] == "train" for r in rows):
             raise ManifestError(f"{root / category}: category has no training images")
     return make_manifest(rows)
