@@ -30,9 +30,9 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
+from hgad.atomic import replace_atomically
 from hgad.model import HGADModel
 from hgad.provenance import provenance
-from hgad.tables import replace_atomically
 
 PRIOR_KEYS = {"mus": "mu", "mu_deltas": "delta", "phi_inters": "phi_inter",
               "phi_intras": "phi_intra"}  # reference-code key -> HierarchicalPrior attribute

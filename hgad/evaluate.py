@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from hgad.atomic import replace_atomically
 from hgad.config import Settings
 from hgad.data.images import load_mask
 from hgad.data.manifest import class_names, manifest_hash, read_manifest, select_split
@@ -180,10 +181,7 @@ def evaluate_snapshots(model_path: str | os.PathLike, manifest_path: str | os.Pa
                 "pixel_auroc": roc_auc(scores.ravel(), test.masks(category).ravel()),
             })
     table = pd.DataFrame(records, columns=["epoch", "category", "image_auroc", "pixel_auroc"])
-    Path(out_csv).parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(str(out_csv) + ".tmp")
-    table.to_csv(tmp, index=False, float_format="%.6f")
-    os.replace(tmp, out_csv)
+    replace_atomically(out_csv, lambda tmp: table.to_csv(tmp, index=False, float_format="%.6f"))
     return table
 
 
@@ -193,10 +191,8 @@ def _write(per_category: dict, metrics_json, metrics_csv, model_path, manifest_p
     mean = table[metric_names].mean().to_dict()
     result = {"model": str(model_path), "manifest": str(manifest_path),
               "categories": per_category, "mean": mean, "provenance": provenance()}
-    for path in (metrics_json, metrics_csv):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(metrics_json).write_text(json.dumps(result, indent=2))
+    replace_atomically(metrics_json, lambda tmp: tmp.write_text(json.dumps(result, indent=2)))
     table.loc["mean", metric_names] = pd.Series(mean)
     table.index.name = "category"
-    table.to_csv(metrics_csv, float_format="%.6f")
+    replace_atomically(metrics_csv, lambda tmp: table.to_csv(tmp, float_format="%.6f"))
     return result

@@ -20,12 +20,12 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from hgad.atomic import PathLike
 from hgad.data.images import load_image, load_mask
 from hgad.data.manifest import class_names, read_manifest, select_split
 from hgad.evaluate import file_stem
 from hgad.metrics import pro_curve_points, roc_curve_points
 from hgad.plots import qualitative_grid, roc_pro_curves, select_examples
-from hgad.tables import PathLike
 
 MAX_FPR = 0.3  # the AUPRO integration limit of hgad.metrics.pixel_metrics (its default)
 Curve = tuple[np.ndarray, np.ndarray]  # (x, y) of hgad.metrics.roc_curve_points & co.

@@ -18,7 +18,8 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 
-from hgad.tables import AUROC_METRICS, PathLike, auroc_numbers, replace_atomically
+from hgad.atomic import PathLike, replace_atomically
+from hgad.tables import AUROC_METRICS, auroc_numbers
 
 _COLORS = {"image_auroc": "tab:blue", "pixel_auroc": "tab:orange"}
 _LABELS = {"image_auroc": "image", "pixel_auroc": "pixel"}

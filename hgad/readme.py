@@ -23,7 +23,7 @@ from pathlib import Path
 
 import markdown
 
-from hgad.tables import PathLike, replace_atomically
+from hgad.atomic import PathLike, replace_atomically
 
 START = "<!-- results:start -->"
 END = "<!-- results:end -->"

@@ -12,11 +12,12 @@ those per-seed means over seeds.
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
+
+from hgad.atomic import PathLike, replace_atomically
 
 PAPER_RESULTS = Path(__file__).parent / "resources" / "paper_results.csv"
 AUROC_METRICS = ("image_auroc", "pixel_auroc")
@@ -32,7 +33,6 @@ _WORDS = {"image": "Image", "pixel": "Pixel", "auroc": "AUROC", "ap": "AP", "f1"
 _DEMO_NOTE = ("> The `demo` dataset is a smoke test of the pipeline, not a benchmark: its numbers"
               " say nothing about how well HGAD detects anomalies.")
 
-PathLike = str | os.PathLike
 
 
 # --- the paper's numbers -------------------------------------------------------------------
@@ -249,18 +249,6 @@ def summary_table(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 # --- files ---------------------------------------------------------------------------------
-
-def replace_atomically(path: PathLike, write: Callable[[Path], object]) -> None:
-    """Call ``write(tmp)`` for a temporary path beside ``path``, then rename it to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
 
 def _write_text(path: PathLike, text: str) -> None:
     replace_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from hgad.atomic import replace_atomically
 from hgad.config import Settings
 from hgad.data.manifest import class_names, read_manifest, select_split
 from hgad.features.cache import open_cache, read_meta
@@ -39,9 +40,7 @@ class TrainingDivergedError(RuntimeError):
 
 
 def _save_atomic(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    replace_atomically(path, lambda tmp: torch.save(obj, tmp))
 
 
 def _epoch_order(seed: int, meta_epoch: int, sub_epoch: int, count: int) -> torch.Tensor:

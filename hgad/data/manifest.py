@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from hgad.atomic import replace_atomically
+
 COLUMNS = ["dataset", "category", "split", "label", "defect", "image", "mask"]
 SPLITS = ("train", "test")
 
@@ -40,11 +42,7 @@ def make_manifest(rows: list[dict]) -> pd.DataFrame:
 
 def write_manifest(frame: pd.DataFrame, path: str | os.PathLike) -> None:
     """Write atomically: a temporary file in the same folder, then a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    frame.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    replace_atomically(path, lambda tmp: frame.to_csv(tmp, index=False))
 
 
 def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
