@@ -61,6 +61,12 @@ class EvalSettings:
     normalization: str
     gaussian_sigma: float
     batch_size: int
+    class_conditioning: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class KnnSettings:
+    coreset_fraction: float
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,7 @@ class Settings:
     model: ModelSettings
     train: TrainSettings
     evaluate: EvalSettings
+    knn: KnnSettings
     device: str
 
 
@@ -87,6 +94,7 @@ def settings_from_config(config: dict[str, Any]) -> Settings:
         model=_section(ModelSettings, config["model"]),
         train=_section(TrainSettings, config["train"]),
         evaluate=_section(EvalSettings, config["evaluate"]),
+        knn=_section(KnnSettings, config["knn"]),
         device=config["device"],
     )
 

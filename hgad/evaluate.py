@@ -18,6 +18,7 @@ import torch
 from tqdm import tqdm
 
 from hgad.atomic import replace_atomically
+from hgad.conditioning import ConditionedMaps, conditioned_level_maps, variant_anomaly_maps
 from hgad.config import Settings
 from hgad.data.images import load_mask
 from hgad.data.manifest import class_names, manifest_hash, read_manifest, select_split
@@ -138,19 +139,52 @@ def evaluate(model_path: str | os.PathLike, manifest_path: str | os.PathLike,
     test = load_test_set(manifest_path, test_cache, settings, train_cache)
     maps_dir = Path(maps_dir)
     maps_dir.mkdir(parents=True, exist_ok=True)
+    variants = settings.evaluate.class_conditioning
+    test_maps = _conditioned_maps(model, test, variants, settings, device, train=False)
+    reference = None
+    if test.train_arrays is not None:
+        reference = _conditioned_maps(model, test, tuple(v for v in variants if v != "predicted"),
+                                      settings, device, train=True)
+    scores = variant_anomaly_maps(test_maps, reference, model.class_names, variants,
+                                  settings.evaluate.msk_size, settings.evaluate.gaussian_sigma)
     per_category = {}
-    for category in tqdm(model.class_names, desc="evaluate", unit="category"):
-        if len(test.indices(category)) == 0:
-            continue
-        scores = category_maps(model, test, category, settings, device)
-        np.save(maps_dir / f"{file_stem(category)}.npy", scores.astype(np.float16))
+    for category, by_variant in scores.items():
+        np.save(maps_dir / f"{file_stem(category)}.npy", by_variant["oracle"].astype(np.float16))
         labels = test.labels(category)
-        per_category[category] = {
-            **image_metrics(scores.reshape(len(scores), -1).max(1), labels),
-            **pixel_metrics(scores, test.masks(category)),
-            "num_test": len(labels), "num_anomalous": int(labels.sum()),
-        }
+        metrics = {}
+        for variant, maps in by_variant.items():
+            prefix = "" if variant == "oracle" else f"{variant}_"
+            metrics.update({prefix + name: value for name, value
+                            in map_metrics(maps, labels, test.masks(category)).items()})
+        if "predicted" in variants:
+            index = model.class_names.index(category)
+            metrics["predicted_class_accuracy"] = float(
+                np.mean(test_maps[category].predicted == index))
+        per_category[category] = {**metrics, "num_test": len(labels),
+                                  "num_anomalous": int(labels.sum())}
     return _write(per_category, metrics_json, metrics_csv, model_path, manifest_path)
+
+
+def map_metrics(scores: np.ndarray, labels: np.ndarray, masks: np.ndarray) -> dict[str, float]:
+    """Image metrics of the maps' maxima and pixel metrics of anomaly maps [R, S, S]."""
+    return {**image_metrics(scores.reshape(len(scores), -1).max(1), labels),
+            **pixel_metrics(scores, masks)}
+
+
+def _conditioned_maps(model: HGADModel, test: TestSet, variants: tuple[str, ...],
+                      settings: Settings, device: torch.device,
+                      train: bool) -> dict[str, ConditionedMaps]:
+    """Every category's test maps (the categories with test images) or training maps."""
+    arrays = test.train_arrays if train else test.arrays
+    result = {}
+    for index, category in enumerate(tqdm(model.class_names, unit="category",
+                                          desc="score training maps" if train else "score")):
+        rows = test.indices(category, train=train)
+        if len(rows):
+            result[category] = conditioned_level_maps(
+                model, arrays, rows, np.full(len(rows), index), variants,
+                settings.evaluate.batch_size, device)
+    return result
 
 
 def evaluate_snapshots(model_path: str | os.PathLike, manifest_path: str | os.PathLike,
