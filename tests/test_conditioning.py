@@ -40,10 +40,11 @@ def _hand_model() -> HGADModel:
 
 
 def _hand_arrays() -> list[np.ndarray]:
-    """Image 0: two positions just on a's side but one far on b's: the sum over positions and
-    levels picks b (a per-position vote would pick a). Image 1: clearly a."""
-    level0 = np.array([[[-0.1, -0.1, 3.0]], [[-2.0, -1.0, -2.5]]])  # x coordinates, [2, 1, 3]
-    level1 = np.array([[[0.5]], [[-1.5]]])  # [2, 1, 1]
+    """Image 0: two positions just on a's side but one far on b's: the sum over positions picks
+    b (a per-position vote would pick a). Image 1: level 0 leans to a, level 1 far more to b: the
+    sum over levels picks b. Image 2: clearly a."""
+    level0 = np.array([[[-0.1, -0.1, 3.0]], [[-0.2, -0.2, -0.2]], [[-2.0, -1.0, -2.5]]])
+    level1 = np.array([[[0.5]], [[3.0]], [[-1.5]]])  # x coordinates, [3, 1, W]
     return [np.stack([x, np.full_like(x, 0.5)], axis=1).astype(np.float32)  # [N, D=2, H, W]
             for x in (level0, level1)]
 
@@ -59,15 +60,18 @@ def _positions(array: np.ndarray, image: int) -> np.ndarray:
 
 def test_predicted_picks_the_category_of_highest_summed_likelihood():
     model, arrays = _hand_model(), _hand_arrays()
-    maps = conditioned_level_maps(model, arrays, np.arange(2), np.array([0, 0]), VARIANTS, 2, CPU)
+    maps = conditioned_level_maps(model, arrays, np.arange(3), np.zeros(3, int), VARIANTS, 2, CPU)
+    # the case is what it claims: a per-position vote (image 0) or level 0 alone (image 1)
+    # would pick a
+    assert (_positions(arrays[0], 0)[:, 0] < 0).sum() == 2
+    assert (_log_gauss(_positions(arrays[0], 1), CENTRES[0]).sum()
+            > _log_gauss(_positions(arrays[0], 1), CENTRES[1]).sum())
     sums = [[sum(_log_gauss(_positions(a, image), centre).sum() for a in arrays)
-             for centre in CENTRES] for image in range(2)]
-    assert sums[0][1] > sums[0][0] and sums[1][0] > sums[1][1]  # the case is what it claims
-    # a majority vote over image 0's positions would pick a
-    assert (np.abs(_positions(arrays[0], 0)[:, 0] + 2) < 2).sum() == 2
-    assert maps.predicted.tolist() == [1, 0]
+             for centre in CENTRES] for image in range(3)]
+    assert np.argmax(sums, axis=1).tolist() == [1, 1, 0]
+    assert maps.predicted.tolist() == [1, 1, 0]
     for level, array in enumerate(arrays):
-        for image, chosen in enumerate([1, 0]):
+        for image, chosen in enumerate([1, 1, 0]):
             z = _positions(array, image)
             expected = _log_gauss(z, CENTRES[chosen])
             assert maps.logp["predicted"][level][image].numpy().ravel() == pytest.approx(
@@ -79,9 +83,10 @@ def test_predicted_picks_the_category_of_highest_summed_likelihood():
 
 def test_agnostic_is_the_log_sum_exp_over_the_weighted_categories():
     model, arrays = _hand_model(), _hand_arrays()
-    maps = conditioned_level_maps(model, arrays, np.arange(2), np.array([0, 1]), VARIANTS, 1, CPU)
+    maps = conditioned_level_maps(model, arrays, np.arange(3), np.array([0, 1, 0]), VARIANTS, 1,
+                                  CPU)
     for level, array in enumerate(arrays):
-        for image in range(2):
+        for image in range(3):
             z = _positions(array, image)
             # log p(z) = log sum_k pi_k N(z; mu_k, I), then per dimension (D = 2)
             log_mixture = np.logaddexp(*[LOG_PI[k] - ((z - CENTRES[k]) ** 2).sum(1) / 2
@@ -94,8 +99,7 @@ def test_agnostic_is_the_log_sum_exp_over_the_weighted_categories():
 def test_oracle_maps_equal_level_maps_bit_for_bit(trained, caches):
     model = load_model(trained.model, CPU)
     arrays = open_cache(caches.test)
-    rows = np.arange(3, 12)
-    classes = np.full(len(rows), 1)
+    rows, classes = np.arange(12), np.repeat([0, 1], 6)
     reference = level_maps(model, arrays, rows, classes, 4, CPU)
     maps = conditioned_level_maps(model, arrays, rows, classes, VARIANTS, 4, CPU)
     for kind in KINDS:

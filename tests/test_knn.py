@@ -61,8 +61,9 @@ def test_coreset_keeps_a_random_fraction():
     full = memory_bank(train[0], np.arange(5), 1.0, CPU)
     half = memory_bank(train[0], np.arange(5), 0.3, CPU)
     assert full.shape == (80, 3) and half.shape == (math.ceil(0.3 * 80), 3)
-    # a subset of the full bank's rows, the same each time
+    # a random subset of the full bank's rows (not its first rows), the same each time
     assert all((full == row).all(1).any() for row in half)
+    assert not torch.equal(half, full[:len(half)])
     assert torch.equal(half, memory_bank(train[0], np.arange(5), 0.3, CPU))
 
 
