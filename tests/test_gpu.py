@@ -1,4 +1,4 @@
-"""GPU placement (hgad/gpu.py) and device selection, without a GPU: the GPU count is injected."""
+"""GPU placement (hgad/gpu.py) without a GPU: the GPU count is injected."""
 
 from __future__ import annotations
 
