@@ -11,11 +11,11 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 import yaml
 from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
-from uv import find_uv_bin
 
 REPO = Path(__file__).resolve().parent.parent
 ROOT = "hgad-bench (pyproject.toml)"  # what the lock's "# via" comments call this project
@@ -97,8 +97,18 @@ def test_environment_yml_is_a_conda_environment_with_exactly_the_lock():
     assert pip_section == lock_lines
 
 
-def uv(*args: str, env: dict[str, str] | None = None, cwd: Path = REPO):
-    return subprocess.Popen([find_uv_bin(), *args], cwd=cwd, env={**os.environ, **(env or {})},
+def uv_bin() -> str:
+    """The uv of this environment (the test extras and the lock have it; `make` installs it)."""
+    try:
+        from uv import find_uv_bin
+    except ImportError:
+        pytest.fail("uv is not installed in this environment; it is in the lock, from which "
+                    "`make test` updates .venv")
+    return find_uv_bin()
+
+
+def uv(*args: str, env: dict[str, str] | None = None):
+    return subprocess.Popen([uv_bin(), *args], cwd=REPO, env={**os.environ, **(env or {})},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -108,7 +118,7 @@ def test_make_lock_reproduces_the_lock_and_environment_yml(tmp_path):
         (tmp_path / name).parent.mkdir(exist_ok=True)
         shutil.copy2(REPO / name, tmp_path / name)
     run = subprocess.run([tmp_path / "scripts" / "lock.sh"], capture_output=True, text=True,
-                         env={**os.environ, "UV": find_uv_bin()})
+                         env={**os.environ, "UV": uv_bin()})
     assert run.returncode == 0, run.stderr
     for name in ("requirements.lock", "environment.yml"):
         assert (tmp_path / name).read_text() == (REPO / name).read_text(), \
