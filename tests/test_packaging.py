@@ -50,6 +50,12 @@ class Pin:
         return self.marker is None or self.marker.evaluate({**PYTHON_311, **environment})
 
 
+def requirement_lines(path: Path) -> list[str]:
+    """The lines of a requirements file that name a package (not comments, not annotations)."""
+    return [line for line in path.read_text().splitlines()
+            if line and not line.startswith(("#", " "))]
+
+
 def read_pins(path: Path) -> dict[str, Pin]:
     """A uv-compiled requirements file -> {canonical name: Pin}, with its "# via" annotations."""
     pins: dict[str, tuple[Requirement, set[str]]] = {}
@@ -70,9 +76,8 @@ LOCK = read_pins(REPO / "requirements.lock")
 
 
 def test_every_package_is_pinned_exactly_and_torch_is_2_14_1():
-    for line in (REPO / "requirements.lock").read_text().splitlines():
-        if line and not line.startswith(("#", " ")):
-            assert re.match(r"^[A-Za-z0-9][\w.-]*==[^ ,;]+( ; .+)?$", line), line
+    for line in requirement_lines(REPO / "requirements.lock"):
+        assert re.match(r"^[A-Za-z0-9][\w.-]*==[^ ,;]+( ; .+)?$", line), line
     assert LOCK["torch"].version == "2.14.1" and LOCK["torchvision"].version == "0.29.1"
     assert "uv" in LOCK  # the platform checks below use the locked uv
 
@@ -92,9 +97,7 @@ def test_environment_yml_is_a_conda_environment_with_exactly_the_lock():
     conda = [d for d in environment["dependencies"] if isinstance(d, str)]
     assert environment["channels"] == ["conda-forge"] and conda == ["python=3.11", "pip"]
     pip_section = next(d["pip"] for d in environment["dependencies"] if isinstance(d, dict))
-    lock_lines = [line for line in (REPO / "requirements.lock").read_text().splitlines()
-                  if line and not line.startswith(("#", " "))]
-    assert pip_section == lock_lines
+    assert pip_section == requirement_lines(REPO / "requirements.lock")
 
 
 def uv_bin() -> str:
