@@ -145,8 +145,10 @@ def test_the_lock_installs_on_every_platform(tmp_path):
 
 
 def make(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["make", "--no-print-directory", *args], cwd=REPO, capture_output=True,
-                          text=True)
+    """``make`` in the repository, without the variables of a ``make test TORCH=...`` above us."""
+    env = {k: v for k, v in os.environ.items() if k not in ("TORCH", "MAKEFLAGS", "MFLAGS")}
+    return subprocess.run(["make", "--no-print-directory", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True)
 
 
 def test_torch_cpu_leaves_out_exactly_the_packages_only_torchs_cuda_wheels_need(tmp_path):
