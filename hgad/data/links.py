@@ -72,7 +72,7 @@ def probe(url: str, timeout: float = TIMEOUT_S) -> Probe:
             via = f"ranged GET; HEAD: {response.status_code}"
             response = requests.get(url, timeout=timeout, headers={"Range": "bytes=0-0"},
                                     stream=True)
-            response.close()  # the headers are all it needs; a host ignoring Range sends all
+            response.close()  # headers only: no body is read, even where Range is ignored
         response.raise_for_status()
     except requests.RequestException as error:
         return Probe(url, False, describe_failure(error), None)
@@ -88,7 +88,7 @@ def check_sources(datasets: dict[str, dict], timeout: float = TIMEOUT_S
 
 
 def format_size(size: int | None) -> str:
-    """``4.92 GiB``-style size, ``?`` when unknown."""
+    """``4.91 GiB``-style size (binary units), ``?`` when unknown."""
     if size is None:
         return "?"
     exponent = min(3, max(0, size.bit_length() - 1) // 10)
