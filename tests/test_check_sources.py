@@ -19,6 +19,7 @@ SIZE = 5000
 def folder(tmp_path_factory):
     folder = tmp_path_factory.mktemp("served")
     (folder / "data.tar").write_bytes(bytes(range(250)) * (SIZE // 250))
+    (folder / "share.html").write_text("<html>This link has expired</html>")
     return folder
 
 
@@ -58,6 +59,8 @@ def test_each_kind_of_answer(servers):
     assert probe(missing) == Probe(missing, False, "HTTP 404 File not found", None)
     with refused_url() as refused:
         assert probe(refused) == Probe(refused, False, "network error: Connection refused", None)
+    page = plain.url("share.html")
+    assert probe(page) == Probe(page, False, "HTTP 200 (HEAD), but a web page (text/html)", None)
     assert plain.gets == s3_like.gets == 0  # no file was downloaded
 
 

@@ -2,7 +2,8 @@
 
 ``hgad check-sources`` probes each URL of each dataset with a HEAD request; a host that refuses
 HEAD (S3 and some share hosts answer 403 or 405) gets a GET of the first byte instead
-(``Range: bytes=0-0``), whose body is never read beyond it.
+(``Range: bytes=0-0``), whose body is never read. A web page (text/html) counts as unreachable:
+share hosts answer a dead link with one.
 """
 
 from __future__ import annotations
@@ -76,7 +77,11 @@ def probe(url: str, timeout: float = TIMEOUT_S) -> Probe:
         response.raise_for_status()
     except requests.RequestException as error:
         return Probe(url, False, describe_failure(error), None)
-    return Probe(url, True, f"HTTP {response.status_code} ({via})", _announced_size(response))
+    outcome = f"HTTP {response.status_code} ({via})"
+    if response.headers.get("Content-Type", "").startswith("text/html"):
+        # A share host's landing or "link expired" page, never an archive.
+        return Probe(url, False, f"{outcome}, but a web page (text/html)", None)
+    return Probe(url, True, outcome, _announced_size(response))
 
 
 def check_sources(datasets: dict[str, dict], timeout: float = TIMEOUT_S
