@@ -14,7 +14,10 @@ def test_whole_dag_on_tiny_demo(tmp_path):
     result = run_workflow(tmp_path, TINY)
     assert result.returncode == 0, result.stderr[-4000:]
     table = pd.read_csv(tmp_path / "results/tables/demo.csv")
-    assert set(table["category"]) == {"brick", "gravel", "mean"}
+    assert set(table["category"]) == {"brick", "gravel", "mean", "kNN baseline: brick",
+                                      "kNN baseline: gravel", "kNN baseline: mean"}
+    knn = json.loads((tmp_path / "results/demo/baseline_knn/metrics.json").read_text())
+    assert 0.0 <= knn["mean"]["image_auroc"] <= 1.0
     markdown = (tmp_path / "results/tables/demo.md").read_text()
     assert "brick" in markdown and "mean" in markdown
     assert (tmp_path / "results/plots/demo_auroc.png").stat().st_size > 1000
