@@ -1,8 +1,9 @@
 """Evaluation of a trained model on a dataset's cached test features, per category.
 
 Writes the anomaly maps of each category to ``<maps_dir>/<category>.npy`` (float16
-[N, msk_size, msk_size], memory-mappable) and every metric per category plus the mean over
-categories to a JSON and a CSV file.
+[N, msk_size, msk_size], memory-mappable; the ``oracle`` maps) and every metric per category
+plus the mean over categories to a JSON and a CSV file, once per class-conditioning variant
+(:mod:`hgad.conditioning`; ``predicted_`` and ``agnostic_`` prefixes).
 """
 
 from __future__ import annotations
