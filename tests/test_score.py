@@ -1,4 +1,4 @@
-"""Anomaly maps (method.md §6) and the evaluation of a trained model (§7)."""
+"""Anomaly maps (docs/method.md#scoring) and the evaluation of a trained model."""
 
 from __future__ import annotations
 
