@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,11 +21,15 @@ from hgad.readme import END, START
 
 COMMANDS = {"demo-data", "manifest", "extract", "train", "evaluate", "import-checkpoint",
             "readme", "check-config"}
+# Run in their own test files, against what they need (local HTTP servers).
+ELSEWHERE = {"check-sources": Path(__file__).with_name("test_check_sources.py")}
 
 
-def test_every_command_is_covered_here():
+def test_every_command_is_run_by_a_test():
     commands = build_parser()._subparsers._group_actions[0].choices
-    assert set(commands) == COMMANDS
+    assert set(commands) == COMMANDS | set(ELSEWHERE)
+    for command, test_file in ELSEWHERE.items():
+        assert f'main(["{command}"' in test_file.read_text(encoding="utf-8"), test_file
 
 
 @pytest.fixture(scope="module")
