@@ -1,4 +1,6 @@
-"""Class conditioning at test time (docs/method.md, "Class conditioning at test time").
+"""Class conditioning at test time.
+
+Definition: docs/method.md#class-conditioning-at-test-time.
 
 ``oracle`` scores an image under its true category's prior (the paper); ``predicted`` under the
 category whose prior gives the image's latents the highest per-dimension log-likelihood summed

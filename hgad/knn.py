@@ -1,5 +1,7 @@
 """The kNN baseline on the same cached features (PatchCore-like, with a random coreset).
 
+Definition: docs/method.md#baseline-knn-on-the-same-features.
+
 Per category and level, the memory bank holds every position's feature vector of the category's
 training images (or a random ``coreset_fraction`` of them, seed 0). A test position's score is
 the L2 distance to its nearest neighbour in the bank of the image's category (exact search,
