@@ -24,7 +24,6 @@ TINY = {
     "train": {"meta_epochs": 2, "sub_epochs": 1, "batch_size": 4, "lr_warm_epochs": 1,
               "intra_start_epoch": 1},
     "evaluate": {"msk_size": 32},
-    "baselines": ["knn"],
 }
 
 
