@@ -151,7 +151,8 @@ def best_selected(snapshot_files: Mapping[int, PathLike]) -> pd.DataFrame:
     sub-epochs it chose among. Seeds without snapshots are left out; without any, the frame has
     no columns.
     """
-    tables = {seed: pd.read_csv(path, dtype={"category": str}, keep_default_na=False)
+    tables = {seed: pd.read_csv(path, dtype={"category": str}, keep_default_na=False,
+                                na_values={metric: [""] for metric in AUROC_METRICS})
               for seed, path in snapshot_files.items()}
     tables = {seed: table for seed, table in tables.items() if not table.empty}
     if not tables:  # no snapshot was kept (snapshot_every larger than the schedule)
