@@ -82,7 +82,8 @@ def test_table_marks_best_columns_as_test_selected(tmp_path):
 
 
 def test_best_note_names_the_sub_epochs_chosen_among():
-    assert best_note([1, 2, 3]).endswith("Here too it chose among the snapshots of every sub-epoch.")
+    every = "Here too it chose among the snapshots of every sub-epoch."
+    assert best_note([1, 2, 3]).endswith(every)
     assert "every 8 sub-epochs only (after sub-epochs 8, 16, …, 200;" in best_note(
         list(range(8, 201, 8)))
     assert best_note([3, 5]).endswith("chose among the snapshots of sub-epochs 3, 5 only.")
