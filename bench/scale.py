@@ -217,7 +217,7 @@ def phase_train(workdir: Path, settings, iterations: int) -> dict:
     from hgad.data.manifest import class_names, read_manifest
     from hgad.features.cache import open_cache
     from hgad.model import HGADModel
-    from hgad.train import _make_optimisers, _train_step
+    from hgad.train import _make_optimisers, _model_file, _train_step
 
     folder = workdir / EVALUATED
     names = class_names(read_manifest(folder / "manifest.csv"))
@@ -242,8 +242,10 @@ def phase_train(workdir: Path, settings, iterations: int) -> dict:
             step(index)
         seconds = (time.perf_counter() - start) / iterations
         levels.append({"seconds": seconds, "flops": _flops(lambda: step(iterations + 1))})
-    parameters = sum(p.numel() for p in model.parameters())
-    return {"levels": levels, "parameters": parameters, "peak_rss": _peak_rss(),
+    peak = _peak_rss()
+    model_path = workdir / "model.pt"  # a snapshot's content, as train() writes it
+    torch.save(_model_file(model, json.dumps({}), epoch=0), model_path)
+    return {"levels": levels, "model_bytes": model_path.stat().st_size, "peak_rss": peak,
             "threads": torch.get_num_threads()}
 
 
@@ -334,7 +336,7 @@ def project(settings, sizes: dict[str, Sizes], disk: dict, train: dict, evaluati
     eval_s_per_image = (evaluation["seconds"] + paper_forward_extra) / measured
     scoring_s_per_image = (evaluation["seconds"] - evaluation["forward_batch_seconds"]
                            * math.ceil(measured / batch_eval)) / measured
-    model_bytes = train["parameters"] * 4
+    model_bytes = train["model_bytes"]
     image_bytes = sum(c * h * w for c, h, w in shapes) * 2
     sub_epochs_total = tr.meta_epochs * tr.sub_epochs
     rows = {}
