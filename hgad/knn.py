@@ -114,7 +114,8 @@ def evaluate_knn(manifest_path: str | os.PathLike, train_cache: str | os.PathLik
                                     ev.batch_size, device)
         scores = knn_anomaly_maps(level_maps, ev.msk_size, ev.gaussian_sigma)
         labels = test.labels(category)
-        per_category[category] = {**map_metrics(scores, labels, test.masks(category)),
+        per_category[category] = {**map_metrics(scores, labels, test.masks(category),
+                                                f"{test.where(category)} (kNN baseline)"),
                                   "num_test": len(labels), "num_anomalous": int(labels.sum())}
     source = f"knn baseline (coreset_fraction {settings.knn.coreset_fraction})"
     return _write(per_category, metrics_json, metrics_csv, source, manifest_path)

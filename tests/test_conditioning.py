@@ -129,7 +129,7 @@ def test_oracle_numbers_are_todays(evaluated, trained, caches, manifest_path, ti
     test = load_test_set(manifest_path, caches.test, tiny_settings)
     for category in CATEGORIES:
         today = map_metrics(category_maps(model, test, category, tiny_settings, CPU),
-                            test.labels(category), test.masks(category))
+                            test.labels(category), test.masks(category), category)
         ours = evaluated["trained"]["categories"][category]
         assert {name: ours[name] for name in today} == today
 
