@@ -218,7 +218,8 @@ def phase_train(workdir: Path, settings, iterations: int) -> dict:
     from hgad.data.manifest import class_names, read_manifest
     from hgad.features.cache import open_cache
     from hgad.model import HGADModel
-    from hgad.train import _make_optimisers, _model_file, _train_step
+    from hgad.model_file import save_model_file
+    from hgad.train import _make_optimisers, _train_step
 
     folder = workdir / EVALUATED
     names = class_names(read_manifest(folder / "manifest.csv"))
@@ -245,7 +246,7 @@ def phase_train(workdir: Path, settings, iterations: int) -> dict:
         levels.append({"seconds": seconds, "flops": _flops(lambda: step(iterations + 1))})
     peak = _peak_rss()
     model_path = workdir / "model.pt"  # a snapshot's content, as train() writes it
-    torch.save(_model_file(model, json.dumps({}), epoch=0), model_path)
+    save_model_file(model_path, model, {}, epoch=0)
     return {"levels": levels, "model_bytes": model_path.stat().st_size, "peak_rss": peak,
             "threads": torch.get_num_threads()}
 
@@ -286,7 +287,7 @@ def phase_evaluate(workdir: Path, settings, coupling_layers: int) -> dict:
     from hgad.evaluate import evaluate
     from hgad.features.cache import open_cache
     from hgad.model import HGADModel
-    from hgad.train import _model_file
+    from hgad.model_file import save_model_file
 
     folder = workdir / EVALUATED
     manifest = folder / "manifest.csv"
@@ -294,7 +295,7 @@ def phase_evaluate(workdir: Path, settings, coupling_layers: int) -> dict:
     model = HGADModel([a.shape[1] for a in arrays], class_names(read_manifest(manifest)), **{
         **dataclasses.asdict(settings.model), "coupling_layers": coupling_layers})
     model_path = folder / "model.pt"
-    torch.save(_model_file(model, json.dumps({}), epoch=0), model_path)
+    save_model_file(model_path, model, {}, epoch=0)
     model_bytes = model_path.stat().st_size
     out = folder / "evaluation"
     start = time.perf_counter()

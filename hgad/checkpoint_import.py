@@ -30,9 +30,8 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
-from hgad.atomic import replace_atomically
 from hgad.model import HGADModel
-from hgad.provenance import provenance
+from hgad.model_file import save_model_file
 
 PRIOR_KEYS = {"mus": "mu", "mu_deltas": "delta", "phi_inters": "phi_inter",
               "phi_intras": "phi_intra"}  # reference-code key -> HierarchicalPrior attribute
@@ -160,9 +159,8 @@ def import_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, class_name
 
     ``class_names[i]`` names the reference code's class index i; their number must be K, the
     number of main centres. ``coupling_layers`` (None: as found) is checked against the flows.
-    ``dst`` gets the dict :func:`hgad.train.train` writes (``hparams``, ``model``, ``settings``
-    = {"imported_from": src}, ``provenance``), written atomically, and loads with
-    :func:`hgad.evaluate.load_model`. With ``sort_classes`` the classes are stored in sorted order,
+    ``dst`` is a model file (:mod:`hgad.model_file`) with ``settings`` = {"imported_from": src},
+    written atomically. With ``sort_classes`` the classes are stored in sorted order,
     the class index of our manifests (:func:`hgad.data.manifest.class_names`), with the prior's
     rows permuted to match: the model is the same function of (features, class name). Returns the
     imported model (CPU, eval mode).
@@ -194,7 +192,5 @@ def import_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, class_name
             {attr: found["tensors"][key][level][index] for key, attr in PRIOR_KEYS.items()},
             strict=True)
     model.eval()
-    content = {"hparams": model.hparams, "model": model.state_dict(),
-               "settings": {"imported_from": str(src)}, "provenance": provenance()}
-    replace_atomically(dst, lambda tmp: torch.save(content, tmp))
+    save_model_file(dst, model, {"imported_from": str(src)})
     return model

@@ -40,22 +40,9 @@ from hgad.metrics import (
     roc_auc,
 )
 from hgad.model import HGADModel
+from hgad.model_file import load_model_file, read_model_file
 from hgad.provenance import provenance
 from hgad.score import anomaly_maps, fit_normalizer, level_maps
-
-
-def load_model_file(model_path: str | os.PathLike, device: torch.device) -> tuple[HGADModel, dict]:
-    """(model, file content) of a file saved by :func:`hgad.train.train`.
-
-    Loaded with ``weights_only``: a model file never runs code.
-    """
-    state = torch.load(model_path, map_location=device, weights_only=True)
-    return HGADModel.from_checkpoint(state).to(device).eval(), state
-
-
-def load_model(model_path: str | os.PathLike, device: torch.device) -> HGADModel:
-    """The model of a file saved by :func:`hgad.train.train`."""
-    return load_model_file(model_path, device)[0]
 
 
 def _checked_cache(folder, manifest_path, split: str, rows: int) -> list[np.ndarray]:
@@ -237,7 +224,7 @@ def evaluate_snapshots(model_path: str | os.PathLike, manifest_path: str | os.Pa
     reported in columns marked as test-set-selected. Writes and returns a table with columns
     epoch (sub-epochs done), category, image_auroc, pixel_auroc.
     """
-    final = torch.load(model_path, map_location="cpu", weights_only=True)
+    final = read_model_file(model_path)
     test = load_test_set(manifest_path, test_cache, settings, train_cache)
     records = []
     snapshots = [Path(model_path).parent / path for path in final.get("snapshots", [])]

@@ -18,6 +18,7 @@ import shutil
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +30,8 @@ from hgad.config import Settings
 from hgad.data.manifest import class_names, read_manifest, select_split
 from hgad.features.cache import open_cache, read_meta
 from hgad.model import HGADModel
+from hgad.model_file import save_model_file
 from hgad.prior import hgad_losses
-from hgad.provenance import provenance
 from hgad.schedule import learning_rate
 
 LOG_FIELDS = ["meta_epoch", "sub_epoch", "iteration", "level", "lr", "total", "g", "mi", "e",
@@ -39,10 +40,6 @@ LOG_FIELDS = ["meta_epoch", "sub_epoch", "iteration", "level", "lr", "total", "g
 
 class TrainingDivergedError(RuntimeError):
     """A loss became NaN or infinite; the last good checkpoint is kept."""
-
-
-def _save_atomic(obj, path: Path) -> None:
-    replace_atomically(path, lambda tmp: torch.save(obj, tmp))
 
 
 def _epoch_order(seed: int, meta_epoch: int, sub_epoch: int, count: int) -> torch.Tensor:
@@ -88,12 +85,6 @@ def _train_step(model: HGADModel, level: int, optimiser: torch.optim.Optimizer,
         terms.total.backward()
         optimiser.step()
     return terms
-
-
-def _model_file(model: HGADModel, fingerprint: str, **extra) -> dict:
-    """The content of a model file: everything evaluation needs, nothing that runs code."""
-    return {"hparams": model.hparams, "model": model.state_dict(),
-            "settings": json.loads(fingerprint), "provenance": provenance(), **extra}
 
 
 def train(train_cache: str | os.PathLike, manifest_path: str | os.PathLike,
@@ -170,12 +161,13 @@ def train(train_cache: str | os.PathLike, manifest_path: str | os.PathLike,
                 progress.set_postfix(meta_epoch=meta_epoch, loss=f"{rows[-1][5]:.3f}")
             epochs_done = meta_epoch * tr.sub_epochs + sub_epoch + 1
             if tr.snapshot_every and epochs_done % tr.snapshot_every == 0:
-                _save_atomic(_model_file(model, fingerprint, epoch=epochs_done),
-                             snapshot_dir / f"epoch{epochs_done:04d}.pt")
+                save_model_file(snapshot_dir / f"epoch{epochs_done:04d}.pt", model,
+                                json.loads(fingerprint), epoch=epochs_done)
         log_rows += len(rows)
-        _save_atomic({"fingerprint": fingerprint, "model": model.state_dict(),
+        checkpoint = {"fingerprint": fingerprint, "model": model.state_dict(),
                       "optimisers": [o.state_dict() for o in optimisers],
-                      "meta_epochs_done": meta_epoch + 1, "log_rows": log_rows}, checkpoint_path)
+                      "meta_epochs_done": meta_epoch + 1, "log_rows": log_rows}
+        replace_atomically(checkpoint_path, partial(torch.save, checkpoint))
         with open(running_log, "a", newline="") as handle:
             csv.writer(handle).writerows(rows)
         if on_meta_epoch_end is not None:
@@ -185,8 +177,8 @@ def train(train_cache: str | os.PathLike, manifest_path: str | os.PathLike,
         path.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(running_log, log_path)
     snapshots = [os.path.relpath(p, model_path.parent) for p in sorted(snapshot_dir.glob("*.pt"))]
-    _save_atomic(_model_file(model, fingerprint, epoch=tr.meta_epochs * tr.sub_epochs,
-                             snapshots=snapshots), model_path)
+    save_model_file(model_path, model, json.loads(fingerprint),
+                    epoch=tr.meta_epochs * tr.sub_epochs, snapshots=snapshots)
     return model_path
 
 

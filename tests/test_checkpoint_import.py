@@ -10,8 +10,8 @@ from torch import nn
 
 from hgad.checkpoint_import import CheckpointFormatError, import_checkpoint
 from hgad.cli import main
-from hgad.evaluate import load_model
 from hgad.model import HGADModel
+from hgad.model_file import load_model
 from hgad.score import anomaly_maps, fit_normalizer, level_maps
 
 CPU = torch.device("cpu")

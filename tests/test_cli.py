@@ -15,8 +15,8 @@ from test_checkpoint_import import _save_original
 
 from hgad.cli import build_parser, main
 from hgad.data.manifest import read_manifest
-from hgad.evaluate import load_model
 from hgad.features.cache import open_cache, read_meta
+from hgad.model_file import load_model
 from hgad.readme import END, START
 
 COMMANDS = {"demo-data", "manifest", "extract", "train", "evaluate", "import-checkpoint",

@@ -11,9 +11,10 @@ import torch
 from conftest import CATEGORIES, CPU
 
 from hgad.conditioning import VARIANTS, conditioned_level_maps
-from hgad.evaluate import category_maps, evaluate, load_model, load_test_set, map_metrics
+from hgad.evaluate import category_maps, evaluate, load_test_set, map_metrics
 from hgad.features.cache import open_cache
 from hgad.model import HGADModel
+from hgad.model_file import load_model
 from hgad.score import KINDS, level_maps
 
 # Two classes in 2-D with one centre each (no intra offsets): mu_a = (-2, 0), mu_b = (2, 0).

@@ -11,8 +11,8 @@ import pytest
 import torch
 from conftest import N_TRAIN, Run, run_train
 
-from hgad.evaluate import load_model
 from hgad.features.cache import level_path
+from hgad.model_file import load_model
 from hgad.train import LOG_FIELDS, TrainingDivergedError
 
 
