@@ -1,6 +1,6 @@
-import sys
+from hgad.job import redirect_log
 
-sys.stderr = open(snakemake.log[0], "w")
+redirect_log(snakemake)
 
 from hgad.config import settings_from_config
 from hgad.features.extract import assemble_union_features

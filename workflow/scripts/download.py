@@ -1,6 +1,8 @@
 import sys
 
-sys.stderr = open(snakemake.log[0], "w")
+from hgad.job import redirect_log
+
+redirect_log(snakemake)
 
 from hgad.data.download import DatasetError, fetch_archive
 

@@ -1,18 +1,10 @@
-import sys
+from hgad.job import redirect_log, torch_job
 
-sys.stderr = open(snakemake.log[0], "w")
+redirect_log(snakemake)
 
-import torch
-
-torch.set_num_threads(snakemake.threads)
-
-from hgad.config import settings_from_config
-from hgad.device import resolve_device
 from hgad.evaluate import evaluate_snapshots
-from hgad.gpu import claim_gpu
 
-settings = settings_from_config(snakemake.params.settings)
-with claim_gpu(settings.device):  # its own GPU among several (hgad/gpu.py)
+with torch_job(snakemake) as (settings, device):  # threads, settings, its own GPU
     evaluate_snapshots(snakemake.input.model, snakemake.input.manifest, snakemake.input.test_cache,
-                       snakemake.output[0], settings, resolve_device(settings.device),
+                       snakemake.output[0], settings, device,
                        train_cache=snakemake.input.get("train_cache"))

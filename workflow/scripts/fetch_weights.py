@@ -1,11 +1,9 @@
+from hgad.job import redirect_log, use_weights_cache
+
+redirect_log(snakemake)
+use_weights_cache(offline=False)
+
 import os
-import sys
-
-sys.stderr = open(snakemake.log[0], "w")
-
-# The Hugging Face cache in the workflow's resources/ (on the file system the nodes share),
-# unless HF_HOME says otherwise; extract_features.py reads it from there, offline.
-os.environ.setdefault("HF_HOME", os.path.abspath("resources/huggingface"))
 
 import timm
 

@@ -1,6 +1,6 @@
-import sys
+from hgad.job import redirect_log
 
-sys.stderr = open(snakemake.log[0], "w")
+redirect_log(snakemake)
 
 from hgad.figures import write_curves
 
