@@ -31,6 +31,7 @@ from hgad.config import Settings
 from hgad.data.images import load_mask
 from hgad.data.manifest import class_names, manifest_hash, read_manifest, select_split
 from hgad.features.cache import CacheMismatchError, open_cache, read_meta
+from hgad.maps import map_path
 from hgad.metrics import (
     IMAGE_METRICS,
     PIXEL_METRICS,
@@ -54,11 +55,6 @@ def _checked_cache(folder, manifest_path, split: str, rows: int) -> list[np.ndar
     if len(arrays[0]) != rows:
         raise CacheMismatchError(f"{folder}: {len(arrays[0])} cached images, manifest has {rows}")
     return arrays
-
-
-def file_stem(category: str) -> str:
-    """A file name for a category (Union names contain '/')."""
-    return category.replace("/", "__")
 
 
 @dataclass
@@ -155,7 +151,7 @@ def evaluate(model_path: str | os.PathLike, manifest_path: str | os.PathLike,
                                   settings.evaluate.msk_size, settings.evaluate.gaussian_sigma)
     per_category = {}
     for category, by_variant in scores.items():
-        np.save(maps_dir / f"{file_stem(category)}.npy", by_variant["oracle"].astype(np.float16))
+        np.save(map_path(maps_dir, category), by_variant["oracle"].astype(np.float16))
         labels = test.labels(category)
         metrics = {}
         for variant, maps in by_variant.items():

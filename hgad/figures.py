@@ -1,10 +1,8 @@
 """Figures from an evaluation on disk: ROC/PRO curves and qualitative examples per category.
 
-Reads what :func:`hgad.evaluate.evaluate` wrote for one (dataset, seed): the anomaly maps of
-each category, ``<maps_dir>/<file_stem(category)>.npy`` (float16 [N, msk_size, msk_size], in the
-order of that category's test rows in the manifest), and takes labels, ground-truth masks and
-images from the manifest. The curves come from :mod:`hgad.metrics`, the figures from
-:mod:`hgad.plots`.
+Reads what :func:`hgad.evaluate.evaluate` wrote for one (dataset, seed): the anomaly maps of each
+category (:mod:`hgad.maps`), and takes labels, ground-truth masks and images from the manifest. The
+curves come from :mod:`hgad.metrics`, the figures from :mod:`hgad.plots`.
 
 The image score of a test image is the maximum of its anomaly map, as in the evaluation. The
 maps on disk are float16 while the metrics were computed from the float32 maps, so a curve's
@@ -14,22 +12,20 @@ area can differ from the reported metric in about the third decimal (more ties).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from hgad.atomic import PathLike
-from hgad.data.images import load_image, load_mask
+from hgad.data.images import load_mask, load_rgb
 from hgad.data.manifest import class_names, read_manifest, select_split
-from hgad.evaluate import file_stem
+from hgad.maps import map_path
 from hgad.metrics import both_classes, pro_curve_points, roc_curve_points
 from hgad.plots import qualitative_grid, roc_pro_curves, select_examples
 
 MAX_FPR = 0.3  # the AUPRO integration limit of hgad.metrics.pixel_metrics (its default)
 Curve = tuple[np.ndarray, np.ndarray]  # (x, y) of hgad.metrics.roc_curve_points & co.
-_IDENTITY = ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))  # mean, std: load_image without normalisation
 
 
 class CategoryMaps(NamedTuple):
@@ -59,7 +55,7 @@ def category_maps(maps_dir: PathLike, manifest_path: PathLike) -> Iterator[Categ
     test = select_split(read_manifest(manifest_path), "test")
     for category in class_names(test):
         rows = test[test["category"] == category].reset_index(drop=True)
-        path = Path(maps_dir) / f"{file_stem(category)}.npy"
+        path = map_path(maps_dir, category)
         maps = np.load(path, mmap_mode="r")
         if maps.ndim != 3 or len(maps) != len(rows) or maps.shape[1] != maps.shape[2]:
             raise ValueError(f"{path}: maps of shape {maps.shape}, but {manifest_path} has "
@@ -97,7 +93,7 @@ def category_curves(maps_dir: PathLike, manifest_path: PathLike, max_fpr: float 
 
 def display_image(path: str, size: int) -> np.ndarray:
     """An image as float RGB [size, size, 3] in about [0, 1], cropped as the masks are."""
-    return load_image(path, size, *_IDENTITY).permute(1, 2, 0).numpy()
+    return load_rgb(path, size)
 
 
 def qualitative_examples(maps_dir: PathLike, manifest_path: PathLike, k: int = 1,

@@ -8,10 +8,10 @@ import torch
 import torch.nn.functional as F
 from skimage import data as skdata
 
-from hgad.data.images import load_image
 from hgad.data.manifest import read_manifest, select_split
 from hgad.features.backbone import create_backbone, create_classifier, lite0_state_dict
 from hgad.features.cache import open_cache
+from hgad.features.extract import load_image
 
 LITE0, PYPI = "tf_efficientnet_lite0", "efficientnet-lite0-pypi"
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from PIL import Image
 
 from hgad import figures, metrics
 from hgad.data.manifest import make_manifest, write_manifest
-from hgad.evaluate import file_stem
+from hgad.maps import map_path
 
 SIZE = 32  # msk_size of the maps
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -23,7 +26,7 @@ def _write_category(root, maps_dir, category, labels, peaks, seed):
     """Images, masks and maps of one category's test split; maps peak at ``peaks``."""
     rng = np.random.default_rng(seed)
     rows, maps, masks = [], [], []
-    folder = root / file_stem(category)
+    folder = map_path(root, category).with_suffix("")
     folder.mkdir(parents=True)
     for i, (label, peak) in enumerate(zip(labels, peaks, strict=True)):
         image = folder / f"{i:03d}.png"
@@ -42,7 +45,7 @@ def _write_category(root, maps_dir, category, labels, peaks, seed):
         maps.append(anomaly)
         masks.append(mask)
     maps = np.stack(maps).astype(np.float16)
-    np.save(maps_dir / f"{file_stem(category)}.npy", maps)
+    np.save(map_path(maps_dir, category), maps)
     return rows, maps, np.stack(masks)
 
 
@@ -182,3 +185,12 @@ def test_no_anomalies_no_grid(tmp_path):
     with pytest.raises(ValueError, match="no anomalous test image"):
         figures.write_qualitative(maps_dir, manifest, tmp_path / "grid.png")
     assert not (tmp_path / "grid.png").exists()
+
+
+def test_reporting_modules_do_not_import_torch():
+    """The plotting and table jobs stay light: importing them (and the scripts' preamble) in a
+    fresh interpreter imports no torch."""
+    modules = "hgad.figures, hgad.plots, hgad.tables, hgad.readme, hgad.job"
+    code = f"import sys, {modules}; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -10,7 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from hgad.data.images import binarize_mask, load_image, load_mask
+from hgad.data.images import binarize_mask, load_mask
+from hgad.features.extract import load_image
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 

@@ -1,8 +1,8 @@
-"""Image and mask loading with the paper's transforms (docs/method.md#features).
+"""Image and mask loading with the paper's transforms (docs/method.md#features), numpy only.
 
-Images: shorter side resized to ``img_size`` (Lanczos), centre crop, RGB float in [0, 1],
-normalised with ``mean``/``std``. Masks: resized to ``msk_size`` (nearest), centre crop,
-binarised (any non-zero pixel is anomalous).
+Images: shorter side resized to ``img_size`` (Lanczos), centre crop, RGB float in [0, 1]
+(normalised by :func:`hgad.features.extract.load_image`). Masks: resized to ``msk_size`` (nearest),
+centre crop, binarised (any non-zero pixel is anomalous).
 
 16-bit images (common from industrial cameras) are scaled to 8 bits (value >> 8) before
 anything else, so they score exactly like their 8-bit versions: Pillow opens a 16-bit greyscale
@@ -13,10 +13,7 @@ integers beyond 16 bits) are refused, naming the file (:func:`unsupported_mode`)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
-import torch
 from PIL import Image, ImageOps
 
 
@@ -58,18 +55,12 @@ def to_rgb(image: Image.Image, path: str) -> Image.Image:
     return image.convert("RGB")
 
 
-def load_image(
-    path: str, img_size: int, mean: Sequence[float], std: Sequence[float]
-) -> torch.Tensor:
-    """Load an image file as a normalised float32 tensor [3, img_size, img_size]."""
+def load_rgb(path: str, img_size: int) -> np.ndarray:
+    """Load an image file as RGB float32 [img_size, img_size, 3] in [0, 1], not normalised."""
     with Image.open(path) as image:
         rgb = to_rgb(image, path)
     rgb = _resize_shorter_and_crop(rgb, img_size, Image.LANCZOS)
-    array = np.asarray(rgb, dtype=np.float32) / 255.0
-    tensor = torch.from_numpy(array).permute(2, 0, 1)
-    mean_t = torch.tensor(mean, dtype=torch.float32)[:, None, None]
-    std_t = torch.tensor(std, dtype=torch.float32)[:, None, None]
-    return (tensor - mean_t) / std_t
+    return np.asarray(rgb, dtype=np.float32) / 255.0
 
 
 def load_mask(path: str, msk_size: int) -> np.ndarray:

@@ -8,6 +8,7 @@ tensor by 1/2**s (bilinear, align_corners=True). At img_size 1024 with stride 16
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from itertools import chain
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from hgad.data.images import load_image
+from hgad.data.images import load_rgb
 from hgad.data.manifest import manifest_hash, read_manifest, select_split
 from hgad.features.backbone import create_backbone
 from hgad.features.cache import CacheMeta, CacheWriter, assemble_cache
@@ -43,6 +44,16 @@ def cache_meta(settings, manifest_path: str | os.PathLike, split: str,
         std=tuple(settings.std), dtype="float16", manifest_hash=manifest_hash(manifest_path),
         split=split, num_images=num_images,
     )
+
+
+def load_image(path: str, img_size: int, mean: Sequence[float],
+               std: Sequence[float]) -> torch.Tensor:
+    """Load an image file as the backbone's input: float32 [3, img_size, img_size], normalised
+    with ``mean``/``std`` (:func:`hgad.data.images.load_rgb`, then the normalisation)."""
+    tensor = torch.from_numpy(load_rgb(path, img_size)).permute(2, 0, 1)
+    mean_t = torch.tensor(mean, dtype=torch.float32)[:, None, None]
+    std_t = torch.tensor(std, dtype=torch.float32)[:, None, None]
+    return (tensor - mean_t) / std_t
 
 
 class ImageFiles(Dataset):
