@@ -18,15 +18,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from hgad.data.manifest import SPLITS, ManifestError, make_manifest
-from hgad.data.mvtec import (
+from hgad.data.folders import (
     category_folders,
     dataset_root,
     image_files,
     manifest_row,
-    mvtec_manifest,
     select_categories,
 )
+from hgad.data.manifest import SPLITS, ManifestError, make_manifest
+from hgad.data.mvtec import mvtec_manifest
 
 # Published image counts per split: {dataset: {split: {"normal"|"anomalous"|"total": n}}}.
 PUBLISHED_COUNTS = {
