@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 
 from hgad.atomic import PathLike, replace_atomically
-from hgad.tables import AUROC_METRICS, auroc_numbers
+from hgad.reporting.numbers import AUROC_METRICS, auroc_numbers
 
 _COLORS = {"image_auroc": "tab:blue", "pixel_auroc": "tab:orange"}
 _LABELS = {"image_auroc": "image", "pixel_auroc": "pixel"}

@@ -12,7 +12,8 @@ import pytest
 from matplotlib.container import BarContainer
 from matplotlib.image import imread
 
-from hgad import plots, tables
+from hgad import plots
+from hgad.reporting import numbers
 from hgad.train import LOG_FIELDS
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -69,7 +70,7 @@ def assert_no_temporaries(folder: Path) -> None:
 
 @pytest.fixture(scope="module")
 def paper() -> pd.DataFrame:
-    return tables.load_paper_results()
+    return numbers.load_paper_results()
 
 
 def bars(ax) -> dict[str, list[float]]:
@@ -82,7 +83,7 @@ def test_auroc_bars_with_paper(tmp_path, paper, saved_figures):
     files = write_metrics(tmp_path, {"mvtec/bottle": [(0.99, 0.98), (0.995, 0.97)],
                                      "btad/01": [(0.97, 0.96), (0.96, 0.965)]})
     out = tmp_path / "plots"
-    plots.auroc_bars("union", tables.collect(files), paper, out / "union.png", out / "union.pdf")
+    plots.auroc_bars("union", numbers.collect(files), paper, out / "union.png", out / "union.pdf")
     assert_png(out / "union.png")
     assert_pdf(out / "union.pdf")
     assert_no_temporaries(out)
@@ -103,7 +104,7 @@ def test_auroc_bars_with_paper(tmp_path, paper, saved_figures):
 
 def test_auroc_bars_without_paper_and_one_seed(tmp_path, paper, saved_figures):
     files = write_metrics(tmp_path, {"brick": [(1.0, 0.9)], "grass": [(0.5, 0.6)]})
-    plots.auroc_bars("demo", tables.collect(files), paper, tmp_path / "demo.png")
+    plots.auroc_bars("demo", numbers.collect(files), paper, tmp_path / "demo.png")
     assert_png(tmp_path / "demo.png")
     assert not (tmp_path / "demo.pdf").exists()
     assert_no_temporaries(tmp_path)

@@ -41,9 +41,9 @@ def documents(tmp_path):
     files = {0: _metrics(tmp_path / "m0.json", {"brick": (0.9, 0.8), "moon": (0.7, 0.6)}),
              1: _metrics(tmp_path / "m1.json", {"brick": (0.8, 0.85), "moon": (0.75, 0.65)})}
     table = tmp_path / "demo.md"
-    write_tables("demo", files, table, tmp_path / "demo.csv")
+    write_tables("demo", files, table, tmp_path / "demo.csv", generated=True)
     summary = tmp_path / "summary.md"
-    write_summary({"demo": files}, summary, tmp_path / "summary.csv")
+    write_summary({"demo": files}, summary, tmp_path / "summary.csv", generated={"demo"})
     return summary, table
 
 

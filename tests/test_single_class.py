@@ -12,7 +12,9 @@ from hgad.data.manifest import read_manifest, write_manifest
 from hgad.evaluate import evaluate, evaluate_snapshots
 from hgad.features.extract import extract_features
 from hgad.metrics import IMAGE_METRICS, PIXEL_METRICS
-from hgad.tables import NOT_AVAILABLE, best_selected, write_tables
+from hgad.reporting.formatting import NOT_AVAILABLE
+from hgad.reporting.selection import best_selected
+from hgad.tables import write_tables
 
 WARNED = "dataset demo, category grass{}: test {}: 0 anomalous of {}; the {} metrics need both"
 

@@ -11,7 +11,9 @@ import torch
 from conftest import CPU, Run, run_train
 
 from hgad.evaluate import evaluate, evaluate_snapshots
-from hgad.tables import BEST_LABEL, best_note, best_selected, write_tables
+from hgad.reporting.formatting import BEST_LABEL
+from hgad.reporting.selection import best_note, best_selected
+from hgad.tables import write_tables
 
 
 def test_snapshots_are_kept_and_scored(tmp_path, caches, manifest_path, tiny_settings):

@@ -1,4 +1,5 @@
-"""Tests of hgad.tables: golden Markdown/CSV files from fixed metrics JSONs, and the numbers.
+"""Tests of hgad.tables and of hgad.reporting.numbers and .formatting: golden Markdown/CSV
+files from fixed metrics JSONs, and the numbers.
 
 The golden files live in ``tests/golden/``. The ``mvtec`` table is also computed by hand below
 (:data:`MVTEC_BY_HAND`), so its golden files are checked against arithmetic, not only against an
@@ -20,6 +21,7 @@ import pandas as pd
 import pytest
 
 from hgad import tables
+from hgad.reporting import formatting, numbers
 
 GOLDEN = Path(__file__).parent / "golden"
 OTHER_METRICS = ("image_ap", "image_f1_max", "pixel_ap", "pixel_f1_max", "pixel_iou_max",
@@ -98,7 +100,7 @@ def markdown_cells(markdown: str) -> list[list[str]]:
 
 @pytest.fixture(scope="module")
 def paper() -> pd.DataFrame:
-    return tables.load_paper_results()
+    return numbers.load_paper_results()
 
 
 @pytest.fixture(scope="module")
@@ -109,9 +111,9 @@ def written(tmp_path_factory):
     for dataset in CASES:
         tables.write_tables(dataset, write_metrics(tmp_path, dataset), out / f"{dataset}.md",
                             out / f"{dataset}.csv", out / f"{dataset}_all_metrics.md",
-                            out / f"{dataset}_all_metrics.csv")
+                            out / f"{dataset}_all_metrics.csv", generated=dataset == "demo")
     tables.write_summary({dataset: write_metrics(tmp_path, dataset) for dataset in CASES},
-                         out / "summary.md", out / "summary.csv")
+                         out / "summary.md", out / "summary.csv", generated={"demo"})
     return out
 
 
@@ -153,14 +155,14 @@ def test_packaged_paper_results(paper):
 
 
 def test_paper_numbers_plain_names(paper):
-    mvtec = tables.paper_numbers(paper, "mvtec")
+    mvtec = numbers.paper_numbers(paper, "mvtec")
     assert len(mvtec) == 16 and mvtec.index[-1] == "mean"
     assert mvtec.loc["bottle"].tolist() == [1.000, 0.986]
-    assert tables.paper_numbers(paper, "btad").loc["01", "pixel_auroc"] == 0.976
+    assert numbers.paper_numbers(paper, "btad").loc["01", "pixel_auroc"] == 0.976
 
 
 def test_paper_numbers_union_names(paper):
-    union = tables.paper_numbers(paper, "union")
+    union = numbers.paper_numbers(paper, "union")
     assert union.loc["mvtec/bottle"].tolist() == [1.000, 0.982]
     assert union.loc["btad/01"].tolist() == [0.997, 0.974]
     assert union.loc["mean"].tolist() == [0.935, 0.975]
@@ -170,13 +172,13 @@ def test_paper_numbers_union_names(paper):
 
 @pytest.mark.parametrize("dataset", ["demo", "my_folder"])
 def test_paper_numbers_of_other_datasets_are_empty(paper, dataset):
-    assert tables.paper_numbers(paper, dataset).empty
+    assert numbers.paper_numbers(paper, dataset).empty
 
 
 # --- our numbers ---------------------------------------------------------------------------
 
 def test_collect_long_format(tmp_path):
-    long = tables.collect(write_metrics(tmp_path, "union"))
+    long = numbers.collect(write_metrics(tmp_path, "union"))
     assert list(long.columns) == ["seed", "category", "metric", "value"]
     assert len(long) == 2 * 2 * 8
     assert not long["metric"].str.startswith("num_").any()
@@ -187,7 +189,7 @@ def test_collect_long_format(tmp_path):
 
 
 def test_mean_and_std_over_seeds(tmp_path):
-    stats = tables.seed_stats(tables.collect(write_metrics(tmp_path, "mvtec")))
+    stats = numbers.seed_stats(numbers.collect(write_metrics(tmp_path, "mvtec")))
     assert list(stats.index) == ["bottle", "cable", "mean"]
     assert stats.loc["bottle", "image_auroc_mean"] == pytest.approx(0.992)
     assert stats.loc["bottle", "image_auroc_std"] == pytest.approx(0.004 / math.sqrt(2))
@@ -199,37 +201,37 @@ def test_mean_and_std_over_seeds(tmp_path):
 
 
 def test_one_seed_has_no_std(tmp_path, paper):
-    long = tables.collect(write_metrics(tmp_path, "demo"))
-    assert tables.seed_stats(long)["image_auroc_std"].isna().all()
-    table = tables.auroc_table("demo", long, paper)
+    long = numbers.collect(write_metrics(tmp_path, "demo"))
+    assert numbers.seed_stats(long)["image_auroc_std"].isna().all()
+    table = formatting.auroc_table("demo", long, paper)
     assert table.loc["mean", "Image AUROC"] == "94.0"
     assert table.loc["brick", "Image/Pixel AUROC"] == "100.0/95.0"
-    assert "±" not in tables.full_table("demo", long).to_string()
+    assert "±" not in formatting.full_table("demo", long).to_string()
 
 
 def test_demo_has_no_paper_columns(tmp_path, paper):
-    long = tables.collect(write_metrics(tmp_path, "demo"))
-    assert list(tables.auroc_table("demo", long, paper).columns) == [
+    long = numbers.collect(write_metrics(tmp_path, "demo"))
+    assert list(formatting.auroc_table("demo", long, paper).columns) == [
         "Image AUROC", "Pixel AUROC", "Image/Pixel AUROC"]
-    assert list(tables.auroc_numbers("demo", long, paper).columns) == [
+    assert list(numbers.auroc_numbers("demo", long, paper).columns) == [
         "image_auroc_mean", "image_auroc_std", "pixel_auroc_mean", "pixel_auroc_std"]
 
 
 def test_delta_is_ours_minus_paper(tmp_path, paper):
-    numbers = tables.auroc_numbers("union", tables.collect(write_metrics(tmp_path, "union")),
-                                   paper)
+    ours = numbers.auroc_numbers("union", numbers.collect(write_metrics(tmp_path, "union")), paper)
     # ours: mvtec/bottle 0.998/0.982, btad/01 0.986/0.966, mean 0.992/0.974
     expected = {"mvtec/bottle": (1.000, 0.982, 0.998 - 1.000, 0.0),
                 "btad/01": (0.997, 0.974, 0.986 - 0.997, 0.966 - 0.974),
                 "mean": (0.935, 0.975, 0.992 - 0.935, 0.974 - 0.975)}
     for category, values in expected.items():
-        row = numbers.loc[category, ["paper_image_auroc", "paper_pixel_auroc",
-                                     "delta_image_auroc", "delta_pixel_auroc"]]
+        row = ours.loc[category, ["paper_image_auroc", "paper_pixel_auroc",
+                                  "delta_image_auroc", "delta_pixel_auroc"]]
         assert row.tolist() == pytest.approx(values, abs=1e-12)
 
 
 def test_formatted_auroc_table(tmp_path, paper):
-    table = tables.auroc_table("union", tables.collect(write_metrics(tmp_path, "union")), paper)
+    long = numbers.collect(write_metrics(tmp_path, "union"))
+    table = formatting.auroc_table("union", long, paper)
     assert list(table.index) == ["mvtec/bottle", "btad/01", "mean"]
     assert table.loc["mvtec/bottle"].tolist() == [
         "99.8 ± 0.3", "98.2 ± 0.3", "99.8/98.2", "100.0/98.2", "-0.2/+0.0"]  # never "-0.0"
@@ -238,17 +240,17 @@ def test_formatted_auroc_table(tmp_path, paper):
 
 
 def test_category_the_paper_lacks(tmp_path, paper):
-    long = tables.collect(write_metrics(tmp_path, "union"))
+    long = numbers.collect(write_metrics(tmp_path, "union"))
     long["category"] = long["category"].replace({"btad/01": "btad/99"})
-    numbers = tables.auroc_numbers("union", long, paper)
-    assert numbers.loc["btad/99", ["paper_image_auroc", "delta_pixel_auroc"]].isna().all()
-    table = tables.format_auroc(numbers)
+    ours = numbers.auroc_numbers("union", long, paper)
+    assert ours.loc["btad/99", ["paper_image_auroc", "delta_pixel_auroc"]].isna().all()
+    table = formatting.format_auroc(ours)
     assert table.loc["btad/99", "Paper Image/Pixel"] == "–/–"
     assert table.loc["btad/99", "Δ Image/Pixel"] == "–/–"
 
 
 def test_full_table_has_every_metric(tmp_path):
-    table = tables.full_table("mvtec", tables.collect(write_metrics(tmp_path, "mvtec")))
+    table = formatting.full_table("mvtec", numbers.collect(write_metrics(tmp_path, "mvtec")))
     assert list(table.columns) == ["Image AUROC", "Pixel AUROC", "Image AP", "Image F1 max",
                                    "Pixel AP", "Pixel F1 max", "Pixel IoU max", "Pixel AUPRO"]
     assert table.loc["cable", "Pixel AUROC"] == "96.0 ± 1.4"
@@ -256,11 +258,11 @@ def test_full_table_has_every_metric(tmp_path):
 
 
 def test_summary_holds_each_mean_row(tmp_path, paper):
-    per_dataset = {dataset: tables.auroc_table(dataset, tables.collect(write_metrics(tmp_path,
+    per_dataset = {dataset: formatting.auroc_table(dataset, numbers.collect(write_metrics(tmp_path,
                                                                                      dataset)),
                                                paper)
                    for dataset in CASES}
-    summary = tables.summary_table(per_dataset)
+    summary = numbers.summary_table(per_dataset)
     assert list(summary.index) == list(CASES)
     assert summary.loc["union"].tolist() == per_dataset["union"].loc["mean"].tolist()
     assert summary.loc["demo", "Image AUROC"] == "94.0"
@@ -270,8 +272,8 @@ def test_summary_holds_each_mean_row(tmp_path, paper):
 # --- the Markdown text ---------------------------------------------------------------------
 
 def test_source_line():
-    assert tables.source_line({0: "abc", 1: "abc"}) == "Seeds 0, 1, from commit abc."
-    assert tables.source_line({1: "def", 0: "abc", 2: "abc"}) == (
+    assert formatting.source_line({0: "abc", 1: "abc"}) == "Seeds 0, 1, from commit abc."
+    assert formatting.source_line({1: "def", 0: "abc", 2: "abc"}) == (
         "Seeds 0, 1, 2, from commits abc (seeds 0, 2), def (seed 1).")
 
 
@@ -286,6 +288,20 @@ def test_markdown_traces_seeds_and_commits(written):
     assert "Paper" not in demo
 
 
+def test_generated_dataset_is_recognised_by_its_spec_not_its_name(tmp_path):
+    """The no-benchmark note follows ``generate: demo`` (``generated``), whatever the name."""
+    files = write_metrics(tmp_path, "demo")
+    for name, generated in (("my_demo", True), ("demo", False)):
+        tables.write_tables(name, files, tmp_path / f"{name}.md", tmp_path / f"{name}.csv",
+                            out_full_md=tmp_path / f"{name}_all.md", generated=generated)
+        tables.write_summary({name: files}, tmp_path / f"{name}_summary.md",
+                             tmp_path / f"{name}_summary.csv",
+                             generated={name} if generated else ())
+        for suffix in ("", "_all", "_summary"):
+            text = (tmp_path / f"{name}{suffix}.md").read_text(encoding="utf-8")
+            assert (f"The `{name}` dataset is a smoke test" in text) == generated, (name, suffix)
+
+
 def test_csv_holds_fractions(written):
     union = pd.read_csv(written / "union.csv", index_col="category")
     assert union.loc["mean", "image_auroc_mean"] == pytest.approx(0.992)
@@ -297,4 +313,4 @@ def test_csv_holds_fractions(written):
 
 def test_no_metrics_files_is_an_error():
     with pytest.raises(ValueError, match="no metrics files"):
-        tables.collect({})
+        numbers.collect({})

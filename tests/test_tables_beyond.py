@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from hgad import tables
+from hgad.reporting import numbers
 
 # seed -> category -> {variant prefix: (image_auroc, pixel_auroc)}
 AUROCS = {0: {"brick": {"": (0.90, 0.80), "predicted_": (0.70, 0.60), "agnostic_": (0.50, 0.40)},
@@ -29,7 +30,7 @@ def _metrics(tmp_path: Path) -> dict[int, Path]:
         categories = {}
         for category, variants in per_category.items():
             values = {f"{prefix}{metric}": value for prefix, pair in variants.items()
-                      for metric, value in zip(tables.AUROC_METRICS, pair, strict=True)}
+                      for metric, value in zip(numbers.AUROC_METRICS, pair, strict=True)}
             categories[category] = {**values, "predicted_class_accuracy": 0.5, "num_test": 9}
         files[seed] = _write(tmp_path / f"seed{seed}.json", categories)
     return files
@@ -37,7 +38,7 @@ def _metrics(tmp_path: Path) -> dict[int, Path]:
 
 def _knn(tmp_path: Path) -> Path:
     return _write(tmp_path / "knn.json", {
-        category: dict(zip(tables.AUROC_METRICS, pair, strict=True))
+        category: dict(zip(numbers.AUROC_METRICS, pair, strict=True))
         for category, pair in KNN.items()})
 
 

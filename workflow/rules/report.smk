@@ -27,6 +27,7 @@ rule table:
     params:
         seeds=SEEDS,
         baselines=lambda wildcards: baseline_files(wildcards.dataset),
+        generated=lambda wildcards: wildcards.dataset in GENERATED,
     conda:
         "../../environment.yml"
     log:
@@ -73,6 +74,7 @@ rule summary:
         datasets=list(DATASETS),
         seeds=SEEDS,
         baselines={dataset: baseline_files(dataset) for dataset in DATASETS},
+        generated=GENERATED,
     localrule: True
     conda:
         "../../environment.yml"

@@ -9,5 +9,5 @@ paths = iter(snakemake.input.metrics)
 files = {dataset: {seed: next(paths) for seed in snakemake.params.seeds}
          for dataset in snakemake.params.datasets}
 write_summary(files, snakemake.output.markdown, snakemake.output.csv,
-              baseline_files=snakemake.params.baselines)
+              baseline_files=snakemake.params.baselines, generated=snakemake.params.generated)
 write_html(snakemake.output.markdown, snakemake.output.html)

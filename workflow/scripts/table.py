@@ -10,4 +10,4 @@ write_tables(snakemake.wildcards.dataset,
              out_full_md=snakemake.output.full_markdown, out_full_csv=snakemake.output.full_csv,
              snapshot_files=dict(zip(snakemake.params.seeds, snakemake.input.snapshots,
                                      strict=True)) if snakemake.input.snapshots else None,
-             baseline_files=snakemake.params.baselines)
+             baseline_files=snakemake.params.baselines, generated=snakemake.params.generated)
