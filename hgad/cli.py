@@ -28,12 +28,12 @@ def _demo_data(args) -> None:
 
 
 def _manifest(args) -> None:
-    from hgad.data.checks import check_manifest
-    from hgad.data.layouts import build_manifest
     from hgad.data.manifest import write_manifest
+    from hgad.data.sources import dataset_manifest
 
-    frame = build_manifest(args.layout, args.root, args.dataset, args.categories)
-    print(check_manifest(frame).to_string())
+    spec = {"layout": args.layout, "categories": args.categories}
+    frame, report = dataset_manifest(args.dataset, spec, args.root)
+    print(report.to_string())
     write_manifest(frame, args.out)
 
 

@@ -52,6 +52,16 @@ def test_demo_data_then_manifest(tmp_path, capsys):
     assert "moon" in capsys.readouterr().out  # the count table is printed
 
 
+def test_manifest_compares_the_published_counts(tmp_path, capsys):
+    """Like the workflow's manifest rule (hgad.data.sources): with every category, a layout's
+    published counts stand beside ours, and a difference is a warning."""
+    main(["demo-data", str(tmp_path / "demo"), "--image-size", "32"])
+    with pytest.warns(UserWarning, match="train: 240 total images, published 3629"):
+        main(["manifest", "--layout", "mvtec", "--root", str(tmp_path / "demo"), "--dataset",
+              "demo", str(tmp_path / "manifest.csv")])
+    assert "published_total" in capsys.readouterr().out
+
+
 def test_check_config(config_file, tmp_path, capsys):
     main(["check-config", str(config_file)])
     assert capsys.readouterr().out.strip() == f"{config_file}: valid"
