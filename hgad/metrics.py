@@ -86,6 +86,25 @@ def _tie_points(
         n_seen = stop
 
 
+def _cut_at_limit(last: tuple[float, float], fpr: np.ndarray, pro: np.ndarray,
+                  limit: float) -> tuple[int, float | None]:
+    """Where the PRO curve's next points meet the integration limit ``limit``.
+
+    fpr, pro: [G] the points that follow the point ``last`` = (fpr, pro), fpr non-decreasing.
+    Returns how many of them lie at or before ``limit`` (a prefix) and, when a later one exists
+    and the curve is still before ``limit``, the PRO at exactly ``limit``, interpolated linearly
+    on the segment that crosses it (else None). Points after the prefix lie beyond the limit.
+    """
+    inside = int(np.count_nonzero(fpr <= limit))  # a prefix: fpr is sorted
+    if inside == fpr.size:
+        return inside, None
+    x0, y0 = (fpr[inside - 1], pro[inside - 1]) if inside else last
+    if x0 >= limit:
+        return inside, None
+    x1, y1 = fpr[inside], pro[inside]
+    return inside, y0 + (y1 - y0) * (limit - x0) / (x1 - x0)
+
+
 class _CurveSums:
     """Areas and maxima over a curve whose points arrive block by block (see module docstring).
 
@@ -131,15 +150,14 @@ class _CurveSums:
         """
         if self.pro_done:
             return
+        inside, y_cut = _cut_at_limit((self.last_fpr, self.last_pro), fpr, pro, self.max_fpr)
         x = np.concatenate(([self.last_fpr], fpr))
         y = np.concatenate(([self.last_pro], pro))
-        inside = int(np.count_nonzero(x[1:] <= self.max_fpr))  # a prefix: x is sorted
         self.pro_area2 += float(np.sum((y[1 : inside + 1] + y[:inside]) * np.diff(x[: inside + 1])))
         if inside < fpr.size:
             self.pro_done = True
-            x0, y0, x1, y1 = x[inside], y[inside], x[inside + 1], y[inside + 1]
-            if x0 < self.max_fpr:
-                y_cut = y0 + (y1 - y0) * (self.max_fpr - x0) / (x1 - x0)
+            if y_cut is not None:
+                x0, y0 = x[inside], y[inside]
                 self.pro_area2 += float((y_cut + y0) * (self.max_fpr - x0))
         self.last_fpr, self.last_pro = x[-1], y[-1]
 
@@ -407,13 +425,10 @@ def pro_curve_points(maps: ArrayLike, masks: ArrayLike, max_fpr: float = 0.3,
             pro = np.minimum(points.overlap / n_regions, 1.0)
         if fpr.size == 0:
             continue
-        inside = int(np.count_nonzero(fpr <= max_fpr))  # a prefix: fpr is sorted
+        inside, y_cut = _cut_at_limit(previous, fpr, pro, max_fpr)
         collector.add(fpr[:inside], pro[:inside])
         if inside < fpr.size:
-            x0, y0 = (fpr[inside - 1], pro[inside - 1]) if inside else previous
-            if x0 < max_fpr:
-                x1, y1 = fpr[inside], pro[inside]
-                y_cut = y0 + (y1 - y0) * (max_fpr - x0) / (x1 - x0)
+            if y_cut is not None:
                 collector.add(np.array([max_fpr]), np.array([y_cut]))
             break
         previous = (fpr[-1], pro[-1])
