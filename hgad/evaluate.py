@@ -2,7 +2,8 @@
 
 Writes the anomaly maps of each category to ``<maps_dir>/<category>.npy`` (float16
 [N, msk_size, msk_size], memory-mappable) and every metric per category plus the mean over
-categories to a JSON and a CSV file.
+categories to a JSON and a CSV file. The JSON records where the numbers came from: the
+evaluation's ``provenance`` and the model file's (``training_provenance``: the training commit).
 """
 
 from __future__ import annotations
@@ -134,7 +135,7 @@ def evaluate(model_path: str | os.PathLike, manifest_path: str | os.PathLike,
 
     ``train_cache`` is required when ``settings.evaluate.normalization`` is ``train_max``.
     """
-    model, _ = _checked_model(model_path, manifest_path, device)
+    model, state = _checked_model(model_path, manifest_path, device)
     test = load_test_set(manifest_path, test_cache, settings, train_cache)
     maps_dir = Path(maps_dir)
     maps_dir.mkdir(parents=True, exist_ok=True)
@@ -150,7 +151,8 @@ def evaluate(model_path: str | os.PathLike, manifest_path: str | os.PathLike,
             **pixel_metrics(scores, test.masks(category)),
             "num_test": len(labels), "num_anomalous": int(labels.sum()),
         }
-    return _write(per_category, metrics_json, metrics_csv, model_path, manifest_path)
+    return _write(per_category, metrics_json, metrics_csv, model_path, manifest_path,
+                  state.get("provenance", {}))
 
 
 def evaluate_snapshots(model_path: str | os.PathLike, manifest_path: str | os.PathLike,
@@ -161,11 +163,13 @@ def evaluate_snapshots(model_path: str | os.PathLike, manifest_path: str | os.Pa
 
     This is the paper protocol's model selection on the test set; its results are only ever
     reported in columns marked as test-set-selected. Writes and returns a table with columns
-    epoch (sub-epochs done), category, image_auroc, pixel_auroc.
+    epoch (sub-epochs done), category, image_auroc, pixel_auroc, training_commit (the
+    snapshot's) and evaluation_commit.
     """
     final = torch.load(model_path, map_location="cpu", weights_only=True)
     test = load_test_set(manifest_path, test_cache, settings, train_cache)
     records = []
+    evaluation_commit = provenance()["commit"]
     snapshots = [Path(model_path).parent / path for path in final.get("snapshots", [])]
     for snapshot in tqdm(snapshots, desc="snapshots", unit="snapshot"):
         model, state = _checked_model(snapshot, manifest_path, device)
@@ -179,18 +183,23 @@ def evaluate_snapshots(model_path: str | os.PathLike, manifest_path: str | os.Pa
                 "image_auroc": roc_auc(scores.reshape(len(scores), -1).max(1),
                                        test.labels(category)),
                 "pixel_auroc": roc_auc(scores.ravel(), test.masks(category).ravel()),
+                "training_commit": state.get("provenance", {}).get("commit", "unknown"),
+                "evaluation_commit": evaluation_commit,
             })
-    table = pd.DataFrame(records, columns=["epoch", "category", "image_auroc", "pixel_auroc"])
+    table = pd.DataFrame(records, columns=["epoch", "category", "image_auroc", "pixel_auroc",
+                                           "training_commit", "evaluation_commit"])
     replace_atomically(out_csv, lambda tmp: table.to_csv(tmp, index=False, float_format="%.6f"))
     return table
 
 
-def _write(per_category: dict, metrics_json, metrics_csv, model_path, manifest_path) -> dict:
+def _write(per_category: dict, metrics_json, metrics_csv, model_path, manifest_path,
+           training_provenance: dict) -> dict:
     table = pd.DataFrame.from_dict(per_category, orient="index")
     metric_names = [c for c in table.columns if not c.startswith("num_")]
     mean = table[metric_names].mean().to_dict()
     result = {"model": str(model_path), "manifest": str(manifest_path),
-              "categories": per_category, "mean": mean, "provenance": provenance()}
+              "categories": per_category, "mean": mean, "provenance": provenance(),
+              "training_provenance": training_provenance}
     replace_atomically(metrics_json, lambda tmp: tmp.write_text(json.dumps(result, indent=2)))
     table.loc["mean", metric_names] = pd.Series(mean)
     table.index.name = "category"
