@@ -49,9 +49,9 @@ def folder_fingerprint(folder: str | os.PathLike) -> str:
     file was added, removed or rewritten."""
     if not os.path.isdir(folder):
         return "absent"
-    stamps = sorted(_stamps(os.fspath(folder)))
-    digest = hashlib.sha256(repr([(os.path.relpath(path, folder), size, mtime)
-                                  for path, size, mtime in stamps]).encode())
+    folder = os.fspath(folder)
+    stamps = sorted((path[len(folder):], size, mtime) for path, size, mtime in _stamps(folder))
+    digest = hashlib.sha256(repr(stamps).encode())
     return f"{len(stamps)} files, {digest.hexdigest()[:16]}"
 
 
