@@ -92,6 +92,7 @@ def test_union_read_in_place_equals_the_copy(union, split):
             assert got.dtype == np.float16
             assert np.array_equal(got, level_copy[batch])
         assert np.array_equal(level_in_place[count - 1], level_copy[count - 1])
+        assert np.array_equal(np.asarray(level_in_place), level_copy)
     assert not np.array_equal(copy[0][0], copy[0][count - 1])  # the members differ
 
 

@@ -202,6 +202,10 @@ class UnionLevel:
                 out[chosen] = source[rows[chosen]]
         return out
 
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        """Every row, read into memory (``np.asarray(level)``)."""
+        return self[:] if dtype is None else self[:].astype(dtype)
+
 
 def open_cache(folder: str | os.PathLike,
                expected: CacheMeta | None = None) -> list[np.ndarray | UnionLevel]:
