@@ -65,10 +65,10 @@ def test_images_rewritten_in_place_rerun_extraction_and_train_from_scratch(tmp_p
     """A `root:` dataset: the workflow notices images rewritten with the same names."""
     root = generate_demo(tmp_path / "mine", seed=3, **TINY["demo"])
     config = {**TINY, "seeds": [0], "datasets": {"mine": {"layout": "mvtec", "root": str(root)}}}
-    target = "results/mine/seed0/metrics.json"
+    target = "results/mine/seed0/model.pt"  # the part of the DAG that matters, in less time
     first = run_workflow(tmp_path, config, target)
     assert first.returncode == 0, first.stderr[-4000:]
-    model = tmp_path / "results/mine/seed0/model.pt"
+    model = tmp_path / target
     before = torch.load(model, weights_only=True)["model"]
     loss_log = (tmp_path / "results/mine/seed0/train_log.csv").read_text()
     untouched = run_workflow(tmp_path, config, target, "--dry-run")
@@ -77,7 +77,7 @@ def test_images_rewritten_in_place_rerun_extraction_and_train_from_scratch(tmp_p
     for image in sorted(root.glob("*/train/good/*.png")):  # inverted in place, same names
         ImageOps.invert(Image.open(image).convert("RGB")).save(image)
     planned = run_workflow(tmp_path, config, target, "--dry-run")
-    assert _jobs(planned) == {"manifest": 1, "extract_features": 2, "train": 1, "evaluate": 1}
+    assert _jobs(planned) == {"manifest": 1, "extract_features": 1, "train": 1}
     assert "Params have changed" in planned.stdout + planned.stderr
 
     second = run_workflow(tmp_path, config, target)

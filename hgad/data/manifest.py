@@ -56,13 +56,15 @@ def write_manifest(frame: pd.DataFrame, path: str | os.PathLike) -> None:
 
 
 def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a manifest written by :func:`write_manifest`; a missing column is an error."""
+    """Read a manifest written by :func:`write_manifest`; a missing column is an error (but
+    ``fingerprint``, which a manifest written by hand may lack)."""
     frame = pd.read_csv(path, dtype={"category": str, "defect": str, "fingerprint": str},
                         keep_default_na=False)
-    absent = [c for c in COLUMNS if c not in frame.columns]
+    absent = [c for c in COLUMNS if c not in frame.columns and c != "fingerprint"]
     if absent:
-        raise ManifestError(f"{path}: missing column(s) {', '.join(absent)} (a manifest of an "
-                            "older version: delete it and run the workflow again)")
+        raise ManifestError(f"{path}: missing column(s) {', '.join(absent)}")
+    if "fingerprint" not in frame.columns:  # a manifest written by hand
+        frame["fingerprint"] = ""
     frame["label"] = frame["label"].astype(int)
     return frame[COLUMNS]
 
