@@ -53,6 +53,9 @@ class TrainSettings:
     label_smoothing: float
     intra_start_epoch: int
     snapshot_every: int
+    precision: str
+    allow_tf32: bool
+    resident_fraction: float
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ class EvalSettings:
     normalization: str
     gaussian_sigma: float
     batch_size: int
+    precision: str
 
 
 @dataclass(frozen=True)
