@@ -155,9 +155,10 @@ def _bench_precision(settings, precision: str, run: Path, tmp: Path, device, cou
     model = folder / "model.pt"
     _, train_s = _timed(device, train, run / "features" / "train", run / "manifest.csv", model,
                         folder / "train_log.csv", folder / "checkpoints", settings, 0, device)
-    _, evaluate_s = _timed(device, evaluate, model, run / "manifest.csv", run / "features" / "test",
-                           folder / "metrics.json", folder / "metrics.csv", folder / "maps",
-                           settings, device, train_cache=run / "features" / "train")
+    metrics, evaluate_s = _timed(device, evaluate, model, run / "manifest.csv",
+                                 run / "features" / "test", folder / "metrics.json",
+                                 folder / "metrics.csv", folder / "maps", settings, device,
+                                 train_cache=run / "features" / "train")
     snapshots = tr.meta_epochs * tr.sub_epochs
     _, snapshots_s = _timed(device, evaluate_snapshots, model, run / "manifest.csv",
                             run / "features" / "test", folder / "snapshots.csv", settings, device,
@@ -170,6 +171,7 @@ def _bench_precision(settings, precision: str, run: Path, tmp: Path, device, cou
             "train_flop_per_s": flops, "train_fraction_of_peak": flops / peaks[peak_name],
             "peak": peak_name, "evaluate_s": evaluate_s, "evaluate_img_per_s": n_test / evaluate_s,
             "snapshot_s": snapshots_s / snapshots,
+            **{f"mean_{name}": metrics["mean"][name] for name in CHECKED},
             "backbone_img_per_s": _backbone_rate(settings, device, precision)}
 
 
@@ -264,7 +266,8 @@ def _print(figures: dict, precisions: list[str]) -> None:
               f"% of the {f['peak']} peak")
         print(f"  [{precision}] evaluation {f['evaluate_img_per_s']:8.1f} img/s "
               f"({f['evaluate_s']:.1f} s, metrics included); one snapshot scored in "
-              f"{f['snapshot_s']:.2f} s")
+              f"{f['snapshot_s']:.2f} s; mean image/pixel AUROC {f['mean_image_auroc']:.4f} / "
+              f"{f['mean_pixel_auroc']:.4f}")
         if "end_to_end" in f:
             e = f["end_to_end"]
             print(f"  [{precision}] per sub-epoch: reference loop "
