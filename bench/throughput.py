@@ -211,7 +211,8 @@ def bench(args) -> dict:
     settings = settings_from_config(config)
     device = resolve_device(args.device)
     torch.set_num_threads(args.threads or min(os.cpu_count() or 1, 8))  # as the workflow's jobs
-    run = Path(args.workdir) / "results" / args.dataset
+    os.chdir(args.workdir)  # the manifest's image paths are relative to the run's folder
+    run = Path("results") / args.dataset
     manifest = run / "manifest.csv"
     frame = read_manifest(manifest)
     n_train, n_test = len(select_split(frame, "train")), len(select_split(frame, "test"))
