@@ -5,6 +5,7 @@
     hgad extract --config config/demo.yaml out/manifest.csv train out/features/train
     hgad train --config config/demo.yaml --seed 0 out/manifest.csv out/features/train out/seed0
     hgad evaluate --config config/demo.yaml out/manifest.csv out/features/test out/seed0
+    hgad check-sources config/config.yaml
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import argparse
 from pathlib import Path
 
 from hgad.config import Settings, load_config, settings_from_config
+from hgad.data.links import TIMEOUT_S
 
 
 def _settings(path: str) -> Settings:
@@ -93,6 +95,17 @@ def _check_config(args) -> None:
     print(f"{args.config}: valid")
 
 
+def _check_sources(args) -> None:
+    from hgad.data.links import check_sources, sources_table, unreachable_datasets
+
+    probes = list(check_sources(load_config(args.config)["datasets"], args.timeout))
+    print(sources_table(probes) if probes else f"{args.config}: no dataset has URLs")
+    dead = unreachable_datasets(probes)
+    if dead:
+        raise RuntimeError(f"{args.config}: no reachable URL for {', '.join(dead)}; add a "
+                           "working mirror to `urls`, or give an archive you hold (`archive:`)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hgad", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -160,6 +173,13 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check-config", help="validate a configuration file")
     check.add_argument("config")
     check.set_defaults(run=_check_config)
+
+    sources = commands.add_parser(
+        "check-sources", help="check each dataset URL's reachability and size (no download)")
+    sources.add_argument("config", nargs="?", default="config/config.yaml")
+    sources.add_argument("--timeout", type=float, default=TIMEOUT_S,
+                         help="seconds to wait for each host (default: %(default)s)")
+    sources.set_defaults(run=_check_sources)
     return parser
 
 

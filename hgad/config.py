@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, fields
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import yaml
 
@@ -121,7 +122,7 @@ def validate_config(config: dict[str, Any]) -> None:
 
 
 def _dataset_problems(datasets: dict[str, dict]) -> list[str]:
-    """Each dataset needs exactly one source: generate, root, archive or url (+ a checksum)."""
+    """Each dataset needs exactly one source: generate, root, archive or url(s) (+ a checksum)."""
     problems = []
     for name, spec in datasets.items():
         where = f"  datasets.{name}"
@@ -132,14 +133,32 @@ def _dataset_problems(datasets: dict[str, dict]) -> list[str]:
             elif unknown:
                 problems.append(f"{where}.members: not datasets of this config: {unknown}")
             continue
-        sources = [key for key in ("generate", "root", "archive", "url") if key in spec]
-        if len(sources) > 1 and sources != ["archive", "url"]:
-            problems.append(f"{where}: give one of generate, root, archive or url, not {sources}")
+        download = [key for key in ("url", "urls") if key in spec]
+        if len(download) == 2:
+            problems.append(f"{where}: give 'url' (one URL) or 'urls' (a list), not both")
+            continue
+        sources = [key for key in ("generate", "root", "archive") if key in spec] + download
+        if len(sources) > 1 and sources != ["archive", *download]:
+            problems.append(f"{where}: give one of generate, root, archive or url(s), "
+                            f"not {sources}")
         elif not sources:
-            problems.append(f"{where}: no source: give generate, root, archive or url")
-        elif sources[0] in ("archive", "url") and ("sha256" in spec) == ("md5" in spec):
+            problems.append(f"{where}: no source: give generate, root, archive or url(s)")
+        elif sources[0] in ("archive", *download) and ("sha256" in spec) == ("md5" in spec):
             problems.append(f"{where}: an archive needs exactly one checksum (sha256 or md5)")
+        elif sources[0] in download and not archive_name(source_urls(spec)[0]):
+            problems.append(f"{where}: the URL {source_urls(spec)[0]} ends in no file name")
     return problems
+
+
+def source_urls(spec: dict) -> list[str]:
+    """A dataset's download URLs in the order they are tried: its ``urls``, or its one ``url``."""
+    return list(spec.get("urls", [spec["url"]] if "url" in spec else []))
+
+
+def archive_name(url: str) -> str:
+    """The file name a URL's path ends with (decoded, no query string); empty if it ends in /."""
+    path = urlsplit(url).path
+    return "" if path.endswith("/") else unquote(PurePosixPath(path).name)
 
 
 def _describe(error) -> str:

@@ -3,18 +3,22 @@ local HTTP server to download them from (offline tests of the download code).
 
 Each ``write_*`` function writes a few 16x16 images and returns the expected image counts as
 ``{(split, label): n}``. :func:`build_archive` packs one as the real archive (format and
-top-level folder as published). :class:`ArchiveServer` serves a folder on 127.0.0.1 and can cut
-a response half-way.
+top-level folder as published). :class:`ArchiveServer` serves a folder on 127.0.0.1, can cut
+a response half-way and can refuse HEAD requests.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
+import socket
 import tarfile
 import threading
 import zipfile
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -220,10 +224,31 @@ def build_archive(dataset: str, folder: Path) -> Miniature:
 
 
 class _Handler(SimpleHTTPRequestHandler):
-    """Serves files; sends only the first bytes of a response when the server says so."""
+    """Serves files; sends only the first bytes of a response when the server says so; on a
+    server that refuses HEAD, answers HEAD with 403 and a ranged GET with 206 (as S3 does)."""
 
     def log_message(self, format, *args):
         """Silence the per-request log."""
+
+    def do_HEAD(self):
+        if self.server.refuse_head:
+            self.send_error(403, "HEAD refused")
+        else:
+            super().do_HEAD()
+
+    def do_GET(self):
+        ranged = re.fullmatch(r"bytes=(\d+)-(\d+)", self.headers.get("Range", ""))
+        path = Path(self.translate_path(self.path))
+        if not (self.server.refuse_head and ranged and path.is_file()):
+            super().do_GET()
+            return
+        data = path.read_bytes()
+        start, end = int(ranged[1]), min(int(ranged[2]), len(data) - 1)
+        self.send_response(206)
+        self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
+        self.send_header("Content-Length", str(end + 1 - start))
+        self.end_headers()
+        self.wfile.write(data[start:end + 1])
 
     def copyfile(self, source, outputfile):
         """Copy the body, or only ``cut`` bytes and then drop the connection."""
@@ -239,13 +264,16 @@ class ArchiveServer(ThreadingHTTPServer):
     """HTTP server for ``folder`` on 127.0.0.1 (a free port), run in a thread as a context manager.
 
     ``cut_next(n)`` makes the next response stop after ``n`` bytes although its Content-Length
-    announces the whole file, as a dropped connection does. ``gets`` counts the GET requests.
+    announces the whole file, as a dropped connection does. ``gets`` counts the GET requests
+    answered with a whole file. ``refuse_head=True`` makes it answer HEAD with 403 and serve
+    ranged GETs (``Range: bytes=a-b``) with 206.
     """
 
     daemon_threads = True
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, refuse_head: bool = False):
         super().__init__(("127.0.0.1", 0), partial(_Handler, directory=str(folder)))
+        self.refuse_head = refuse_head
         self._cuts: list[int] = []
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True)
@@ -274,3 +302,11 @@ class ArchiveServer(ThreadingHTTPServer):
         self.shutdown()
         self.server_close()
         self._thread.join()
+
+
+@contextmanager
+def refused_url(name: str = "archive.tar") -> Iterator[str]:
+    """A URL on 127.0.0.1 whose port is held bound but not listening: connections are refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/{name}"

@@ -7,7 +7,13 @@ import copy
 import pytest
 import yaml
 
-from hgad.config import load_config, settings_from_config, validate_config
+from hgad.config import (
+    archive_name,
+    load_config,
+    settings_from_config,
+    source_urls,
+    validate_config,
+)
 
 
 def test_defaults_are_the_paper_settings():
@@ -84,6 +90,38 @@ def test_dataset_entries_are_checked():
         validate_config({"datasets": {"d": {"root": "x"}}})
     with pytest.raises(ValueError, match="datasets"):
         validate_config({})
+
+
+SHA = {"sha256": "0" * 64}
+
+
+@pytest.mark.parametrize("source", [{"url": "https://a/x.tar"},
+                                    {"urls": ["https://a/x.tar", "https://b/x.tar"]}])
+def test_one_url_or_mirrors(source):
+    config = {"datasets": {"d": {"layout": "mvtec", **source, **SHA}}}
+    validate_config(config)
+    assert source_urls(config["datasets"]["d"]) == source.get("urls", [source.get("url")])
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [({"url": "https://a/x.tar", "urls": ["https://b/x.tar"], **SHA},
+      "datasets.d: give 'url' (one URL) or 'urls' (a list), not both"),
+     ({"urls": [], **SHA}, "datasets.d.urls: [] should be non-empty"),
+     ({"urls": ["https://a/x.tar"]}, "datasets.d: an archive needs exactly one checksum"),
+     ({"urls": ["https://a/download/"], **SHA}, "datasets.d: the URL https://a/download/ ends in"),
+     ({"root": "r", "urls": ["https://a/x.tar"]}, "give one of generate, root, archive or url(s)")],
+)
+def test_bad_download_sources_are_named(spec, message):
+    with pytest.raises(ValueError) as error:
+        validate_config({"datasets": {"d": {"layout": "mvtec", **spec}}})
+    assert message in str(error.value)
+
+
+@pytest.mark.parametrize(("url", "name"), [("https://a/b/x.tar.xz?sig=1", "x.tar.xz"),
+                                           ("https://a/My%20Data.zip", "My Data.zip")])
+def test_archive_name_from_url(url, name):
+    assert archive_name(url) == name
 
 
 def test_load_config_from_yaml(tmp_path):

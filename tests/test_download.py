@@ -11,7 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from miniature import ARCHIVES, ArchiveServer, build_archive
+from miniature import ARCHIVES, ArchiveServer, build_archive, refused_url
 
 from hgad.data.checks import check_manifest
 from hgad.data.download import DatasetError, fetch_archive, verify_archive
@@ -36,12 +36,16 @@ def server(archives):
         yield running
 
 
-def _fetch(server, miniature, dest, **options):
-    """Download ``miniature`` with its published kind of checksum (md5 for MVTec 3D-AD)."""
+def _checksum(miniature):
+    """The published kind of checksum of ``miniature`` (md5 for MVTec 3D-AD) and its value."""
     algorithm = "md5" if miniature.layout == "mvtec3d" else "sha256"
-    digest = {algorithm: miniature.digest(algorithm)}
+    return {algorithm: miniature.digest(algorithm)}
+
+
+def _fetch(server, miniature, dest, **options):
+    """Download ``miniature`` from ``server`` with its published checksum."""
     return fetch_archive(
-        server.url(miniature.archive.name), dest, progress=False, **digest, **options
+        server.url(miniature.archive.name), dest, progress=False, **_checksum(miniature), **options
     )
 
 
@@ -90,7 +94,7 @@ def test_cut_download_is_not_kept_and_a_rerun_completes_it(archives, server, tmp
     miniature = archives["visa"]
     dest = tmp_path / miniature.archive.name
     server.cut_next(miniature.archive.stat().st_size // 2)
-    with pytest.raises(DatasetError, match="failed after 1 attempt"):
+    with pytest.raises(DatasetError, match=r"\(after 1 attempt\)"):
         _fetch(server, miniature, dest, retries=0)
     assert list(tmp_path.iterdir()) == []
     _fetch(server, miniature, dest, retries=0)
@@ -103,6 +107,37 @@ def test_cut_download_is_retried(archives, server, tmp_path):
     dest = _fetch(server, miniature, tmp_path / miniature.archive.name, retries=1)
     assert dest.read_bytes() == miniature.archive.read_bytes()
     assert server.gets == 2
+
+
+def test_second_url_serves_when_the_first_is_missing(archives, server, tmp_path):
+    miniature = archives["mvtec"]
+    dest = tmp_path / miniature.archive.name
+    urls = [server.url("moved/" + miniature.archive.name), server.url(miniature.archive.name)]
+    assert fetch_archive(urls, dest, progress=False, retries=0, **_checksum(miniature)) == dest
+    assert dest.read_bytes() == miniature.archive.read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [dest.name]
+
+
+def test_every_url_failing_is_one_message_with_the_remedy(archives, server, tmp_path):
+    miniature = archives["mvtec"]
+    dest = tmp_path / miniature.archive.name
+    missing = server.url("moved/" + miniature.archive.name)
+    wrong = server.url(archives["visa"].archive.name)  # a host serving another file
+    with refused_url() as refused, pytest.raises(DatasetError) as error:
+        fetch_archive([missing, wrong, refused], dest, progress=False, retries=0,
+                      dataset="mvtec", **_checksum(miniature))
+    lines = str(error.value).splitlines()
+    second_bad = tmp_path / (dest.name + ".2.bad")
+    assert lines[1] == f"  1. {missing}: HTTP 404 File not found (after 1 attempt)"
+    assert lines[2].startswith(f"  2. {wrong}: sha256 checksum mismatch: expected "
+                               f"{miniature.digest('sha256')}, got "
+                               f"{archives['visa'].digest('sha256')}; the file is kept as "
+                               f"{second_bad}")
+    assert lines[3] == f"  3. {refused}: network error: Connection refused (after 1 attempt)"
+    assert "datasets.mvtec" in lines[4]
+    assert lines[-1] == f"    archive: /path/to/{dest.name}"
+    assert second_bad.read_bytes() == archives["visa"].archive.read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [second_bad.name]
 
 
 def test_missing_file_on_server(server, tmp_path):

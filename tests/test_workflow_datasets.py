@@ -4,11 +4,13 @@ download from 127.0.0.1, verify, unpack, index, check, then features, training, 
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 
 import pandas as pd
 import pytest
 from miniature import ArchiveServer, build_archive
-from workflow_runner import TINY, run_workflow
+from workflow_runner import REPO, SNAKEMAKE, TINY, run_workflow
 
 CHECKSUM = {"mvtec": "sha256", "btad": "sha256", "mvtec3d": "md5", "visa": "sha256"}
 
@@ -53,17 +55,53 @@ def test_union_of_four_miniature_datasets_through_to_tables(tmp_path, served):
     assert "paper_image_auroc" in table.columns  # the paper's Union numbers beside ours
 
 
-def test_checksum_mismatch_stops_before_extraction(tmp_path, served):
+def test_failing_mirrors_stop_the_run_with_one_message_on_the_console(tmp_path, served):
+    """Every URL fails (a missing file, then a wrong checksum): the console lists both, with the
+    remedy, and nothing after the download starts."""
     server, archives = served
     specs = dataset_specs(server, {"mvtec": archives["mvtec"]})
     specs.pop("union")
+    missing = server.url("moved/mvtec_anomaly_detection.tar.xz")
+    specs["mvtec"]["urls"] = [missing, specs["mvtec"].pop("url")]
     specs["mvtec"]["sha256"] = "0" * 64
     result = run_workflow(tmp_path, {**TINY, "seeds": [0], "datasets": specs})
     assert result.returncode != 0
+    console = result.stdout + result.stderr
+    assert f"  1. {missing}: HTTP 404 File not found" in console
+    assert f"  2. {specs['mvtec']['urls'][1]}: sha256 checksum mismatch: expected {'0' * 64}" \
+        in console
+    assert "add this line under datasets.mvtec in your config" in console
+    assert "    archive: /path/to/mvtec_anomaly_detection.tar.xz" in console
+    # The archive's name comes from the first URL; the wrong file is kept for inspection.
     log = (tmp_path / "results/logs/download/mvtec_mvtec_anomaly_detection.tar.xz.log").read_text()
-    assert "checksum mismatch" in log and "0" * 64 in log
-    assert (tmp_path / "resources/archives/mvtec/mvtec_anomaly_detection.tar.xz.bad").is_file()
-    assert not (tmp_path / "results/mvtec/features").exists()
+    assert "checksum mismatch" in log and missing in log
+    assert (tmp_path / "resources/archives/mvtec/mvtec_anomaly_detection.tar.xz.2.bad").is_file()
+    assert not (tmp_path / "results/mvtec").exists()
+
+
+def test_dry_run_of_the_paper_config_plans_every_job(tmp_path):
+    """`snakemake -n` on the shipped config/config.yaml: every rule but the demo generator and
+    the on-demand README rewrite is planned, per dataset, with the archives named by the URLs."""
+    command = [*SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+               "--configfile", str(REPO / "config/config.yaml")]
+    rules = subprocess.run([*command, "--list-rules"], capture_output=True, text=True,
+                           check=True).stdout.split("\n")
+    result = subprocess.run([*command, "--cores", "8", "--resources", "gpu=1", "--dry-run"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-4000:]
+    stats = result.stdout[result.stdout.index("Job stats:"):].split("\n\n")[0]
+    planned = dict(re.findall(r"^(\w+)\s+(\d+)$", stats, re.MULTILINE))
+    planned.pop("total")
+    every_rule = {line.split()[0] for line in rules if line.strip()}
+    assert set(planned) == every_rule - {"demo_dataset", "readme"}
+    per_dataset = {"download": "4", "unpack": "4", "manifest": "5", "train": "5", "evaluate": "5",
+                   "table": "5", "summary": "1", "all": "1"}
+    assert {rule: planned[rule] for rule in per_dataset} == per_dataset
+    downloads = dict(re.findall(r"wildcards: dataset=(\w+), filename=(\S+)", result.stdout))
+    assert downloads == {"mvtec": "mvtec_anomaly_detection.tar.xz", "btad": "btad.zip",
+                         "mvtec3d": "mvtec_3d_anomaly_detection.tar.xz",
+                         "visa": "VisA_20220922.tar"}
+    assert not (tmp_path / "results").exists() and not (tmp_path / "resources").exists()
 
 
 def test_users_own_archive_is_verified_not_downloaded(tmp_path, served):

@@ -1,6 +1,7 @@
 """Download and verify dataset archives.
 
-URL and checksum come from the config, never from code: hosts move. Exactly one of ``sha256``
+URLs and checksum come from the config, never from code: hosts move (a dataset may list
+mirrors, tried in order; the checksum decides which delivered it). Exactly one of ``sha256``
 or ``md5`` is given (MVTec 3D-AD publishes only an md5). A file at the destination is always one
 whose checksum matched: pooch streams into a temporary file and renames only a complete
 download, and that download is verified before it takes the destination name. A download whose
@@ -11,10 +12,13 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import pooch
 import requests
+
+from hgad.data.links import describe_failure
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +36,9 @@ def _digest(sha256: str | None, md5: str | None) -> tuple[str, str]:
     return ("sha256", sha256.lower()) if sha256 is not None else ("md5", md5.lower())
 
 
-def _mismatch(name: Path, algorithm: str, expected: str, actual: str) -> str:
-    """The error text for a checksum mismatch: the file and both digests."""
-    return f"{name}: {algorithm} checksum mismatch: expected {expected}, got {actual}"
+def _mismatch(algorithm: str, expected: str, actual: str) -> str:
+    """The error text for a checksum mismatch: both digests."""
+    return f"{algorithm} checksum mismatch: expected {expected}, got {actual}"
 
 
 def verify_archive(
@@ -51,7 +55,7 @@ def verify_archive(
         raise DatasetError(f"{path}: archive not found")
     actual = pooch.file_hash(str(path), alg=algorithm)
     if actual != expected:
-        raise DatasetError(_mismatch(path, algorithm, expected, actual))
+        raise DatasetError(f"{path}: {_mismatch(algorithm, expected, actual)}")
     return path
 
 
@@ -65,28 +69,52 @@ def _download(url: str, target: Path, progress: bool, retries: int) -> Path:
         retry_if_failed=retries,
     )
     downloader = pooch.HTTPDownloader(progressbar=progress, timeout=TIMEOUT_S)
+    return Path(fetcher.fetch(target.name, downloader=downloader))
+
+
+def _fetch_from(url: str, dest: Path, bad: Path, algorithm: str, expected: str, progress: bool,
+                retries: int) -> str | None:
+    """Download ``url`` to ``dest`` if it delivers the archive; else say why not.
+
+    A failed transfer leaves nothing behind; a complete file with the wrong checksum is kept as
+    ``bad``.
+    """
     try:
-        return Path(fetcher.fetch(target.name, downloader=downloader))
-    except requests.exceptions.RequestException as err:
-        raise DatasetError(
-            f"{url}: download to {target} failed after {retries + 1} attempt(s): {err}; "
-            "nothing was kept, run again to retry"
-        ) from err
+        staged = _download(url, dest.with_name(dest.name + ".download"), progress, retries)
+    except requests.RequestException as err:
+        attempts = retries + 1
+        return f"{describe_failure(err)} (after {attempts} attempt{'s' * (attempts > 1)})"
+    actual = pooch.file_hash(str(staged), alg=algorithm)
+    if actual != expected:
+        os.replace(staged, bad)
+        return f"{_mismatch(algorithm, expected, actual)}; the file is kept as {bad} for inspection"
+    os.replace(staged, dest)
+    return None
+
+
+def _bad_path(dest: Path, number: int) -> Path:
+    """Where the wrong file of the ``number``-th URL is kept: ``<dest>.bad``, ``<dest>.2.bad``."""
+    return dest.with_name(dest.name + (".bad" if number == 1 else f".{number}.bad"))
 
 
 def fetch_archive(
-    url: str,
+    urls: str | Sequence[str],
     dest: str | os.PathLike,
     sha256: str | None = None,
     md5: str | None = None,
     progress: bool = True,
     retries: int = 3,
+    dataset: str = "<name>",
 ) -> Path:
-    """Download ``url`` to ``dest`` unless a verified copy is there; return ``dest``.
+    """Download the archive to ``dest`` unless a verified copy is there; return ``dest``.
 
-    A failed transfer is retried ``retries`` times. A complete download whose checksum does not
-    match raises :class:`DatasetError` with both digests and is kept as ``<dest>.bad``.
+    ``urls`` (one URL or mirrors) are tried in order until one delivers a file with the
+    checksum: the checksum decides, never the host. A failed transfer is retried ``retries``
+    times. When every URL fails, one :class:`DatasetError` lists each with its HTTP status,
+    network error or checksum mismatch and says how to hand over an archive downloaded by hand
+    (the ``archive:`` line for ``datasets.<dataset>``).
     """
+    urls = [urls] if isinstance(urls, str) else list(urls)
     dest = Path(dest)
     if dest.is_file():
         try:
@@ -95,15 +123,19 @@ def fetch_archive(
             raise DatasetError(f"{err}; delete it to download again") from None
     algorithm, expected = _digest(sha256, md5)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    staged = _download(url, dest.with_name(dest.name + ".download"), progress, retries)
-    actual = pooch.file_hash(str(staged), alg=algorithm)
-    if actual != expected:
-        bad = dest.with_name(dest.name + ".bad")
-        os.replace(staged, bad)
-        raise DatasetError(
-            f"{_mismatch(dest, algorithm, expected, actual)}; the download from {url} "
-            f"is kept as {bad} for inspection"
-        )
-    os.replace(staged, dest)
-    log.info("downloaded %s to %s", url, dest)
-    return dest
+    failures = []
+    for number, url in enumerate(urls, 1):
+        failure = _fetch_from(url, dest, _bad_path(dest, number), algorithm, expected, progress,
+                              retries)
+        if failure is None:
+            log.info("downloaded %s to %s", url, dest)
+            return dest
+        log.warning("%s: %s", url, failure)
+        failures.append(f"  {number}. {url}: {failure}")
+    raise DatasetError(
+        f"{dest}: no URL delivered the archive ({algorithm} {expected}):\n"
+        + "\n".join(failures)
+        + "\nIf you downloaded the archive by hand, add this line under "
+        f"datasets.{dataset} in your config\n(the file is then checked against the {algorithm}, "
+        f"not downloaded):\n    archive: /path/to/{dest.name}"
+    )

@@ -4,7 +4,8 @@ Two paths give identical batches (float32 [B, C, H_l, W_l] per level, rows in th
 - resident: every level array is copied to the device once (float16) and a batch is one
   ``index_select`` there; the default on CUDA when the cache fits in a fraction of free memory;
 - streamed: the rows are gathered on the host from the memory-mapped arrays and copied to the
-  device; on CUDA from pinned memory on a side stream, the next batch while the current one trains.
+  device; on CUDA from pinned memory on a side stream, the next batch while the current one trains
+  (on other devices, e.g. MPS, by a plain copy).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class CacheBatches:
         """Gather ``rows`` on the host and start their copy to the device."""
         host = [torch.from_numpy(array[rows]) for array in self.host]
         if self.stream is None:
-            return host
+            return [part.to(self.device) for part in host]  # the CPU: no copy
         with torch.cuda.stream(self.stream):
             return [part.pin_memory().to(self.device, non_blocking=True) for part in host]
 

@@ -9,7 +9,7 @@ os.environ.update(
     PYTHONPATH=os.pathsep.join(filter(None, [workflow.basedir, os.getenv("PYTHONPATH")]))
 )
 
-from hgad.config import validate_config
+from hgad.config import archive_name, source_urls, validate_config
 
 
 if not workflow.config_settings.configfiles:
@@ -23,7 +23,7 @@ DATASETS = config["datasets"]
 SEEDS = config["seeds"]
 GENERATED = [name for name, spec in DATASETS.items() if spec.get("generate") == "demo"]
 UNITED = [name for name, spec in DATASETS.items() if spec["layout"] == "union"]
-# Datasets unpacked from an archive (downloaded from `url`, or the user's own `archive`).
+# Datasets unpacked from an archive (downloaded from `url(s)`, or the user's own `archive`).
 UNPACKED = [name for name, spec in DATASETS.items()
             if not {"generate", "root"} & set(spec) and name not in UNITED]
 DOWNLOADED = [name for name in UNPACKED if "archive" not in DATASETS[name]]
@@ -51,11 +51,11 @@ def dataset_root(dataset):
 
 
 def archive_path(wildcards):
-    """The user's `archive`, else where the download rule puts the file named in the URL."""
+    """The user's `archive`, else where the download rule puts the file named in the first URL."""
     spec = DATASETS[wildcards.dataset]
     if "archive" in spec:
         return spec["archive"]
-    return f"resources/archives/{wildcards.dataset}/{os.path.basename(spec['url'])}"
+    return f"resources/archives/{wildcards.dataset}/{archive_name(source_urls(spec)[0])}"
 
 
 def checksum(dataset):

@@ -5,11 +5,13 @@ rule download:
     output:
         "resources/archives/{dataset}/{filename}",
     params:
-        url=lambda wildcards: DATASETS[wildcards.dataset]["url"],
+        urls=lambda wildcards: source_urls(DATASETS[wildcards.dataset]),
         checksum=lambda wildcards: checksum(wildcards.dataset),
     wildcard_constraints:
         dataset=one_of(DOWNLOADED),
     localrule: True
+    # Dead links are reported first, before anything else takes the cores.
+    priority: 100
     conda:
         "../../environment.yml"
     log:

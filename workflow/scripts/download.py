@@ -2,6 +2,13 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w")
 
-from hgad.data.download import fetch_archive
+from hgad.data.download import DatasetError, fetch_archive
 
-fetch_archive(snakemake.params.url, snakemake.output[0], **snakemake.params.checksum)
+try:
+    fetch_archive(snakemake.params.urls, snakemake.output[0], dataset=snakemake.wildcards.dataset,
+                  **snakemake.params.checksum)
+except DatasetError as error:
+    # Snakemake's console shows only that the script failed: the reasons and the remedy go
+    # there too, not only into the log.
+    print(f"\n{error}\n", file=sys.__stderr__)
+    raise
