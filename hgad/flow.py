@@ -1,4 +1,6 @@
-"""The conditional normalizing flow of one level and its positional condition (method.md §2).
+"""The conditional normalizing flow of one level and its positional condition.
+
+Definition: docs/method.md#flow.
 
 Precision: only the coupling subnetworks (the two GEMMs per block, nearly all of the flow's
 FLOPs) may run under ``torch.autocast`` in bfloat16; their output is cast back to float32, so the
