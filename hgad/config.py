@@ -54,6 +54,9 @@ class TrainSettings:
     label_smoothing: float
     intra_start_epoch: int
     snapshot_every: int
+    precision: str
+    allow_tf32: bool
+    resident_fraction: float
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,13 @@ class EvalSettings:
     normalization: str
     gaussian_sigma: float
     batch_size: int
+    precision: str
+    class_conditioning: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class KnnSettings:
+    coreset_fraction: float
 
 
 @dataclass(frozen=True)
@@ -70,6 +80,7 @@ class Settings:
     model: ModelSettings
     train: TrainSettings
     evaluate: EvalSettings
+    knn: KnnSettings
     device: str
 
 
@@ -88,6 +99,7 @@ def settings_from_config(config: dict[str, Any]) -> Settings:
         model=_section(ModelSettings, config["model"]),
         train=_section(TrainSettings, config["train"]),
         evaluate=_section(EvalSettings, config["evaluate"]),
+        knn=_section(KnnSettings, config["knn"]),
         device=config["device"],
     )
 

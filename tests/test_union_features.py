@@ -93,6 +93,7 @@ def test_union_read_in_place_equals_the_copy(union, split):
             assert np.array_equal(got, level_copy[batch])
         assert np.array_equal(level_in_place[count - 1], level_copy[count - 1])
         assert np.array_equal(np.asarray(level_in_place), level_copy)
+        assert level_in_place.nbytes == level_copy.nbytes
     assert not np.array_equal(copy[0][0], copy[0][count - 1])  # the members differ
 
 

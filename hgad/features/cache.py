@@ -191,6 +191,11 @@ class UnionLevel:
     def __len__(self) -> int:
         return len(self.rows)
 
+    @property
+    def nbytes(self) -> int:
+        """The bytes of every row (as for an array: what reading it whole takes)."""
+        return int(np.prod(self.shape)) * self.dtype.itemsize
+
     def __getitem__(self, key) -> np.ndarray:
         members, rows = self.members[key], self.rows[key]
         if np.ndim(rows) == 0:
