@@ -274,7 +274,9 @@ def evaluate_snapshots(model_path: str | os.PathLike, manifest_path: str | os.Pa
 
 
 def _write(per_category: dict, metrics_json, metrics_csv, model_path, manifest_path,
-           training_provenance: dict) -> dict:
+           training_provenance: dict | None = None) -> dict:
+    """Write the metrics; ``training_provenance`` is the model file's (none for a method that
+    trains nothing, e.g. the kNN baseline)."""
     table = pd.DataFrame.from_dict(per_category, orient="index")
     metric_names = [c for c in table.columns if not c.startswith("num_")]
     mean = table[metric_names].mean().to_dict()  # skips NaN: over the categories that have it
