@@ -3,9 +3,12 @@
 Definition: docs/method.md#optimisation.
 
 Every meta-epoch ends with a checkpoint (written to a temporary file, then renamed) holding the
-model, the optimiser states and the number of loss-log rows. A rerun with the same settings
-resumes from it; the order of the training images in each sub-epoch is a pure function of
-(seed, meta-epoch, sub-epoch), so a resumed run ends with the same weights as an uninterrupted one.
+model, the optimiser states and the number of loss-log rows. A rerun resumes from it only when
+its fingerprint is unchanged: settings, seed, classes, the feature cache's metadata and content
+digest, and the digest of the training code (:data:`hgad.fingerprint.TRAINING_CODE`); anything
+else trains from scratch, warning which part differs. The order of the training images in each
+sub-epoch is a pure function of (seed, meta-epoch, sub-epoch), so a resumed run ends with the
+same weights as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import csv
 import json
 import math
 import os
+import pickle
 import shutil
 import warnings
 from collections.abc import Callable
@@ -28,7 +32,10 @@ from tqdm import tqdm
 from hgad.atomic import replace_atomically
 from hgad.config import Settings
 from hgad.data.manifest import class_names, read_manifest, select_split
-from hgad.features.cache import open_cache, read_meta
+from hgad.device import float32_matmuls
+from hgad.features.batches import CacheBatches, fits_on_device
+from hgad.features.cache import open_cache, read_digest, read_meta
+from hgad.fingerprint import training_code_digest
 from hgad.model import HGADModel
 from hgad.model_file import save_model_file
 from hgad.prior import hgad_losses
@@ -71,7 +78,11 @@ def _truncate_log(path: Path, rows: int) -> None:
 def _train_step(model: HGADModel, level: int, optimiser: torch.optim.Optimizer,
                 features: torch.Tensor, classes: torch.Tensor, lr: float, intra: bool,
                 settings: Settings):
-    """One optimiser step of one level on features [B, D, H, W] with image classes [B]."""
+    """One optimiser step of one level on features [B, D, H, W] with image classes [B].
+
+    No host synchronisation: a non-finite loss is stepped on too (the weights go NaN) and found
+    by :func:`_sub_epoch_rows` before anything is saved.
+    """
     tr = settings.train
     for group in optimiser.param_groups:
         group["lr"] = lr
@@ -80,11 +91,39 @@ def _train_step(model: HGADModel, level: int, optimiser: torch.optim.Optimizer,
     terms = hgad_losses(model.priors[level], z, logdet, classes.repeat_interleave(height * width),
                         lambda1=tr.lambda1, lambda2=tr.lambda2,
                         label_smoothing=tr.label_smoothing, intra=intra)
-    if torch.isfinite(terms.total):
-        optimiser.zero_grad(set_to_none=True)
-        terms.total.backward()
-        optimiser.step()
+    optimiser.zero_grad(set_to_none=True)
+    terms.total.backward()
+    optimiser.step()
     return terms
+
+
+def training_fingerprint(settings: Settings, seed: int, train_cache: str | os.PathLike,
+                         names: list[str]) -> str:
+    """What a checkpoint must have been made from to be resumed (canonical JSON)."""
+    cache = {**asdict(read_meta(train_cache)), "digest": read_digest(train_cache)}
+    return json.dumps({"model": asdict(settings.model), "train": asdict(settings.train),
+                       "seed": seed, "cache": cache, "classes": names,
+                       "code": training_code_digest()}, sort_keys=True)
+
+
+def _sub_epoch_rows(losses: torch.Tensor, lrs: list[float], meta_epoch: int, sub_epoch: int,
+                    checkpoint_path: Path) -> list[list]:
+    """Loss-log rows of one sub-epoch from its device log ``losses`` [steps, levels, 6].
+
+    The one host synchronisation of a sub-epoch. Raises :class:`TrainingDivergedError` naming the
+    first (iteration, level) whose total loss is not finite.
+    """
+    values = losses.cpu()
+    bad = (~torch.isfinite(values[:, :, 0])).nonzero()
+    if len(bad):
+        step, level = bad[0].tolist()
+        raise TrainingDivergedError(
+            f"loss is {values[step, level, 0].item()} at meta-epoch {meta_epoch}, sub-epoch "
+            f"{sub_epoch}, iteration {step}, level {level}; the last good checkpoint "
+            f"{checkpoint_path} is kept")
+    return [[meta_epoch, sub_epoch, step, level, lr, *terms]
+            for step, (lr, per_level) in enumerate(zip(lrs, values.tolist(), strict=True))
+            for level, terms in enumerate(per_level)]
 
 
 def train(train_cache: str | os.PathLike, manifest_path: str | os.PathLike,
@@ -115,9 +154,7 @@ def train(train_cache: str | os.PathLike, manifest_path: str | os.PathLike,
         raise ValueError(f"{train_cache}: {len(arrays[0])} cached images but {manifest_path} "
                          f"lists {len(train_rows)} training images")
     tr = settings.train
-    fingerprint = json.dumps({"model": asdict(settings.model), "train": asdict(tr), "seed": seed,
-                              "cache": asdict(read_meta(train_cache)), "classes": names},
-                             sort_keys=True)
+    fingerprint = training_fingerprint(settings, seed, train_cache, names)
 
     torch.manual_seed(seed)
     model = HGADModel([a.shape[1] for a in arrays], names, **asdict(settings.model)).to(device)
@@ -134,31 +171,34 @@ def train(train_cache: str | os.PathLike, manifest_path: str | os.PathLike,
     count = len(train_rows)
     steps_per_sub = math.ceil(count / tr.batch_size)
     steps_per_meta = steps_per_sub * tr.sub_epochs
+    model.set_precision(tr.precision)
+    batches = CacheBatches(arrays, labels, device,
+                           resident=fits_on_device(arrays, device, tr.resident_fraction))
     progress = tqdm(total=(tr.meta_epochs - start_meta) * steps_per_meta,
                     desc=f"train seed {seed}", unit="it")
     for meta_epoch in range(start_meta, tr.meta_epochs):
         rows = []
         intra = meta_epoch >= tr.intra_start_epoch
         for sub_epoch in range(tr.sub_epochs):
-            order = _epoch_order(seed, meta_epoch, sub_epoch, count)
-            for step in range(steps_per_sub):
-                lr = learning_rate(tr, meta_epoch, sub_epoch * steps_per_sub + step, steps_per_meta)
-                batch = np.sort(order[step * tr.batch_size:(step + 1) * tr.batch_size].numpy())
-                for level, (array, optimiser) in enumerate(zip(arrays, optimisers, strict=True)):
-                    features = torch.from_numpy(array[batch]).to(device, torch.float32)
-                    terms = _train_step(model, level, optimiser, features,
-                                        labels[batch].to(device), lr, intra, settings)
-                    if not torch.isfinite(terms.total):
-                        progress.close()
-                        raise TrainingDivergedError(
-                            f"loss is {terms.total.item()} at meta-epoch {meta_epoch}, sub-epoch "
-                            f"{sub_epoch}, iteration {step}, level {level}; the last good "
-                            f"checkpoint {checkpoint_path} is kept")
-                    values = terms.as_floats()
-                    rows.append([meta_epoch, sub_epoch, step, level, lr,
-                                 *(values[f] for f in LOG_FIELDS[5:])])
-                progress.update(1)
-                progress.set_postfix(meta_epoch=meta_epoch, loss=f"{rows[-1][5]:.3f}")
+            order = _epoch_order(seed, meta_epoch, sub_epoch, count).numpy()
+            lrs = [learning_rate(tr, meta_epoch, sub_epoch * steps_per_sub + step, steps_per_meta)
+                   for step in range(steps_per_sub)]
+            losses = torch.empty(steps_per_sub, model.levels, len(LOG_FIELDS) - 5, device=device)
+            with float32_matmuls(device, tr.allow_tf32):
+                for step, (features, classes) in enumerate(batches([
+                        np.sort(order[step * tr.batch_size:(step + 1) * tr.batch_size])
+                        for step in range(steps_per_sub)])):
+                    for level, optimiser in enumerate(optimisers):
+                        terms = _train_step(model, level, optimiser, features[level], classes,
+                                            lrs[step], intra, settings)
+                        losses[step, level] = terms.stacked()
+                    progress.update(1)
+            try:
+                rows += _sub_epoch_rows(losses, lrs, meta_epoch, sub_epoch, checkpoint_path)
+            except TrainingDivergedError:
+                progress.close()
+                raise
+            progress.set_postfix(meta_epoch=meta_epoch, loss=f"{rows[-1][5]:.3f}")
             epochs_done = meta_epoch * tr.sub_epochs + sub_epoch + 1
             if tr.snapshot_every and epochs_done % tr.snapshot_every == 0:
                 save_model_file(snapshot_dir / f"epoch{epochs_done:04d}.pt", model,
@@ -182,18 +222,40 @@ def train(train_cache: str | os.PathLike, manifest_path: str | os.PathLike,
     return model_path
 
 
+def _differences(old: dict, new: dict) -> list[str]:
+    """The fingerprint parts that differ, one level deep: ``train.lr``, ``cache.digest``."""
+    parts = []
+    for key in sorted(old.keys() | new.keys()):
+        before, after = old.get(key), new.get(key)
+        if isinstance(before, dict) and isinstance(after, dict):
+            parts += [f"{key}.{sub}" for sub in sorted(before.keys() | after.keys())
+                      if before.get(sub) != after.get(sub)]
+        elif before != after:
+            parts.append(key)
+    return parts
+
+
 def _resume(checkpoint_path: Path, fingerprint: str, model: HGADModel,
             optimisers: list[torch.optim.Adam], device: torch.device) -> tuple[int, int]:
-    """Load ``checkpoint_path`` if it was made with the same settings.
+    """Load ``checkpoint_path`` if it was made from the same inputs (``fingerprint``).
 
-    Returns (meta-epochs done, loss-log rows written); (0, 0) to train from scratch.
+    Returns (meta-epochs done, loss-log rows written); (0, 0) to train from scratch. An
+    unreadable (e.g. truncated) checkpoint is set aside as ``last.pt.bad``.
     """
     if not checkpoint_path.exists():
         return 0, 0
-    state = torch.load(checkpoint_path, map_location=device, weights_only=True)
+    try:
+        state = torch.load(checkpoint_path, map_location=device, weights_only=True)
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError) as error:
+        bad = checkpoint_path.with_name(checkpoint_path.name + ".bad")
+        os.replace(checkpoint_path, bad)
+        warnings.warn(f"{checkpoint_path} is unreadable ({error}); set aside as {bad}, training "
+                      "from scratch", stacklevel=3)
+        return 0, 0
     if state["fingerprint"] != fingerprint:
-        warnings.warn(f"{checkpoint_path} was made with other settings; training from scratch",
-                      stacklevel=3)
+        differing = _differences(json.loads(state["fingerprint"]), json.loads(fingerprint))
+        warnings.warn(f"{checkpoint_path} was made with other settings or inputs (differing: "
+                      f"{', '.join(differing)}); training from scratch", stacklevel=3)
         return 0, 0
     model.load_state_dict(state["model"])
     for optimiser, optimiser_state in zip(optimisers, state["optimisers"], strict=True):

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from conftest import N_TRAIN, Run, run_train
+from conftest import N_TRAIN, Caches, Run, run_train, scaled_cache
 
 from hgad.features.cache import level_path
 from hgad.model_file import load_model
@@ -102,8 +104,8 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, trained, caches, manifes
     assert run.log.read_text() == trained.log.read_text()
 
 
-def test_rerun_after_completion_keeps_model_and_log(tmp_path, trained, caches, manifest_path,
-                                                     tiny_settings):
+def test_rerun_of_a_finished_run_with_the_same_inputs_keeps_model_and_log(
+        tmp_path, trained, caches, manifest_path, tiny_settings):
     run = Run.at(tmp_path / "copy")
     shutil.copytree(trained.folder, run.folder)
     done = []
@@ -111,6 +113,61 @@ def test_rerun_after_completion_keeps_model_and_log(tmp_path, trained, caches, m
     assert done == []
     _assert_same_state(_state(run.model), _state(trained.model))
     assert run.log.read_text() == trained.log.read_text()
+
+
+def test_finished_run_on_other_features_trains_from_scratch(tmp_path, trained, caches,
+                                                           manifest_path, tiny_settings):
+    """Same settings, manifest and cache metadata: only the features' content differs."""
+    inverted = Caches(train=scaled_cache(caches.train, tmp_path / "inverted", -1),
+                      test=caches.test)
+    run = Run.at(tmp_path / "copy")
+    shutil.copytree(trained.folder, run.folder)
+    done = []
+    with pytest.warns(UserWarning, match=r"differing: cache\.digest\); training from scratch"):
+        run_train(run, inverted, manifest_path, tiny_settings, on_meta_epoch_end=done.append)
+    assert done == [0, 1, 2]
+    final, before = _state(run.model), _state(trained.model)
+    assert not torch.equal(final["priors.0.mu"], before["priors.0.mu"])
+    assert _read_log(run.log)[0]["meta_epoch"] == "0"
+    assert run.log.read_text() != trained.log.read_text()
+
+
+def test_changed_training_code_trains_from_scratch(tmp_path, trained, caches, manifest_path,
+                                                   tiny_settings, monkeypatch):
+    monkeypatch.setattr("hgad.train.training_code_digest", lambda: "an edited prior.py")
+    run = Run.at(tmp_path / "copy")
+    shutil.copytree(trained.folder, run.folder)
+    done = []
+    with pytest.warns(UserWarning, match=r"differing: code\)"):
+        run_train(run, caches, manifest_path, tiny_settings, on_meta_epoch_end=done.append)
+    assert done == [0, 1, 2]  # not resumed (the same data and settings give the same weights)
+    _assert_same_state(_state(run.model), _state(trained.model))
+
+
+def test_truncated_checkpoint_is_set_aside_and_training_restarts(tmp_path, trained, caches,
+                                                                  manifest_path, tiny_settings):
+    run = Run.at(tmp_path / "truncated")
+    with pytest.raises(Interrupt):
+        run_train(run, caches, manifest_path, tiny_settings, on_meta_epoch_end=_stop_after_first)
+    checkpoint = run.checkpoints / "last.pt"
+    content = checkpoint.read_bytes()
+    checkpoint.write_bytes(content[:len(content) // 2])
+    done = []
+    with pytest.warns(UserWarning, match="last.pt is unreadable") as warned:
+        run_train(run, caches, manifest_path, tiny_settings, on_meta_epoch_end=done.append)
+    assert f"set aside as {checkpoint}.bad, training from scratch" in str(warned[0].message)
+    assert (run.checkpoints / "last.pt.bad").read_bytes() == content[:len(content) // 2]
+    assert done == [0, 1, 2]
+    _assert_same_state(_state(run.model), _state(trained.model))
+    assert run.log.read_text() == trained.log.read_text()
+
+
+def test_model_file_records_the_training_commit(trained):
+    from hgad.provenance import git_commit
+
+    saved = torch.load(trained.model, map_location="cpu", weights_only=True)
+    assert saved["provenance"]["commit"] == git_commit(Path(__file__).parent)
+    assert saved["settings"]["code"] and saved["settings"]["cache"]["digest"]
 
 
 def test_same_seed_gives_same_model(tmp_path, trained, caches, manifest_path, tiny_settings):
@@ -177,6 +234,64 @@ def test_checkpoint_of_other_settings_is_not_resumed(tmp_path, trained, caches, 
                   on_meta_epoch_end=done.append)
     assert done == [0, 1, 2]
     assert float(_read_log(run.log)[0]["lr"]) == pytest.approx(1e-4 / 10)
+
+
+def test_log_rows_are_those_of_every_step_and_level(trained, caches, manifest_path,
+                                                    tiny_settings):
+    """The log, written once per sub-epoch from the device, holds one row per (iteration, level)
+    in training order, with that step's lr, and the losses of that step."""
+    from hgad.data.manifest import read_manifest, select_split
+    from hgad.features.cache import open_cache
+    from hgad.model import HGADModel
+    from hgad.prior import hgad_losses
+    from hgad.schedule import learning_rate
+    from hgad.train import _epoch_order
+
+    tr, levels = tiny_settings.train, tiny_settings.features.levels
+    steps = math.ceil(2 * N_TRAIN / tr.batch_size)
+    records = _read_log(trained.log)
+    expected = [(m, s, i, level) for m in range(tr.meta_epochs) for s in range(tr.sub_epochs)
+                for i in range(steps) for level in range(levels)]
+    assert [tuple(int(r[k]) for k in LOG_FIELDS[:4]) for r in records] == expected
+    for record, (m, s, i, _) in zip(records, expected, strict=True):
+        assert float(record["lr"]) == learning_rate(tr, m, s * steps + i, steps * tr.sub_epochs)
+    # the first step of each level starts from the initial model: recompute its losses
+    torch.manual_seed(0)
+    model = HGADModel([112] * levels, ["brick", "grass"], **dataclasses.asdict(tiny_settings.model))
+    categories = select_split(read_manifest(manifest_path), "train")["category"].to_numpy()
+    batch = np.sort(_epoch_order(0, 0, 0, 2 * N_TRAIN)[:tr.batch_size].numpy())
+    classes = torch.tensor([["brick", "grass"].index(c) for c in categories[batch]])
+    for level, array in enumerate(open_cache(caches.train)):
+        features = torch.from_numpy(array[batch]).float()
+        z, logdet = model.encode(level, features)
+        terms = hgad_losses(model.priors[level], z, logdet,
+                            classes.repeat_interleave(features.shape[2] * features.shape[3]),
+                            lambda1=tr.lambda1, lambda2=tr.lambda2,
+                            label_smoothing=tr.label_smoothing, intra=False)
+        logged = [float(records[level][k]) for k in ("total", "g", "mi", "e")]
+        assert logged == [terms.total.item(), terms.g.item(), terms.mi.item(), terms.e.item()]
+
+
+def test_nan_at_a_known_step_is_reported_with_its_position(tmp_path, caches, manifest_path,
+                                                           tiny_settings):
+    from hgad.train import _epoch_order, train
+
+    cache = tmp_path / "train_cache"
+    shutil.copytree(caches.train, cache)
+    image = 3
+    array = np.load(level_path(cache, 1), mmap_mode="r+")
+    array[image] = np.nan  # one image, level 1 only
+    array.flush()
+    del array
+    order = _epoch_order(0, 0, 0, 2 * N_TRAIN).tolist()
+    step = order.index(image) // tiny_settings.train.batch_size
+    run = Run.at(tmp_path / "run")
+    with pytest.raises(TrainingDivergedError) as error:
+        train(cache, manifest_path, run.model, run.log, run.checkpoints, tiny_settings, 0,
+              torch.device("cpu"))
+    assert f"meta-epoch 0, sub-epoch 0, iteration {step}, level 1;" in str(error.value)
+    assert not (run.checkpoints / "last.pt").exists()
+    assert not run.model.exists() and not run.log.exists()
 
 
 # --- optimisers: one per level, weight decay on the flows, the schedule's learning rate --------

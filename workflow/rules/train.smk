@@ -11,6 +11,8 @@ rule train:
     params:
         settings={key: config[key] for key in ['model', 'train', 'device']},
         checkpoints=lambda wildcards: f"results/{wildcards.dataset}/seed{wildcards.seed}/checkpoints",
+        # An edit to the model or training code reruns training (from scratch: hgad/train.py).
+        code=training_code_digest(),
     conda:
         "../../environment.yml"
     log:
