@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 from hgad.config import Settings, load_config, settings_from_config
@@ -51,6 +52,8 @@ def _train(args) -> None:
     from hgad.train import train
 
     settings = _settings(args.config)
+    if args.init is not None:
+        settings = replace(settings, train=replace(settings.train, init=args.init))
     out = Path(args.out_dir)
     train(args.train_features, args.manifest, out / "model.pt", out / "train_log.csv",
           out / "checkpoints", settings, args.seed, resolve_device(settings.device))
@@ -135,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train (resumes from OUT_DIR/checkpoints)")
     train.add_argument("--config", required=True)
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--init", help="warm start from this model file (overrides train.init)")
     train.add_argument("manifest")
     train.add_argument("train_features")
     train.add_argument("out_dir")

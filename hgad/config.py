@@ -54,6 +54,7 @@ class TrainSettings:
     label_smoothing: float
     intra_start_epoch: int
     snapshot_every: int
+    init: str | None
 
 
 @dataclass(frozen=True)

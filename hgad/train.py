@@ -26,10 +26,12 @@ from hgad.atomic import replace_atomically
 from hgad.config import Settings
 from hgad.data.manifest import class_names, read_manifest, select_split
 from hgad.features.cache import open_cache, read_meta
+from hgad.inference import inference_record
 from hgad.model import HGADModel
 from hgad.prior import hgad_losses
 from hgad.provenance import provenance
 from hgad.schedule import learning_rate
+from hgad.warm_start import file_sha256, load_init
 
 LOG_FIELDS = ["meta_epoch", "sub_epoch", "iteration", "level", "lr", "total", "g", "mi", "e",
               "g_intra", "z"]
@@ -105,7 +107,9 @@ def train(train_cache: str | os.PathLike, manifest_path: str | os.PathLike,
     iteration and level) to ``checkpoint_dir/train_log.csv`` after every meta-epoch, and a
     snapshot ``checkpoint_dir/snapshots/epoch<NNNN>.pt`` every ``snapshot_every`` sub-epochs (NNNN
     = sub-epochs done). At the end it copies the log to ``log_path`` (CSV) and writes the final
-    model to ``model_path``, listing the snapshots. ``on_meta_epoch_end(meta_epoch)`` is called
+    model to ``model_path``, listing the snapshots, with what ``hgad predict`` needs
+    (:mod:`hgad.inference`). With ``train.init`` training starts from that model file's weights
+    (:mod:`hgad.warm_start`). ``on_meta_epoch_end(meta_epoch)`` is called
     after each checkpoint.
     """
     model_path, log_path, checkpoint_dir = Path(model_path), Path(log_path), Path(checkpoint_dir)
@@ -122,12 +126,16 @@ def train(train_cache: str | os.PathLike, manifest_path: str | os.PathLike,
         raise ValueError(f"{train_cache}: {len(arrays[0])} cached images but {manifest_path} "
                          f"lists {len(train_rows)} training images")
     tr = settings.train
+    meta = read_meta(train_cache)
     fingerprint = json.dumps({"model": asdict(settings.model), "train": asdict(tr), "seed": seed,
-                              "cache": asdict(read_meta(train_cache)), "classes": names},
+                              "cache": asdict(meta), "classes": names,
+                              "init_sha256": file_sha256(tr.init) if tr.init else None},
                              sort_keys=True)
 
     torch.manual_seed(seed)
     model = HGADModel([a.shape[1] for a in arrays], names, **asdict(settings.model)).to(device)
+    if tr.init:
+        load_init(tr.init, model)
     optimisers = _make_optimisers(model, settings)
     start_meta, log_rows = _resume(checkpoint_path, fingerprint, model, optimisers, device)
     if start_meta == 0:
@@ -183,8 +191,9 @@ def train(train_cache: str | os.PathLike, manifest_path: str | os.PathLike,
         path.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(running_log, log_path)
     snapshots = [os.path.relpath(p, model_path.parent) for p in sorted(snapshot_dir.glob("*.pt"))]
+    inference = inference_record(model, arrays, labels.numpy(), meta, settings.evaluate, device)
     _save_atomic(_model_file(model, fingerprint, epoch=tr.meta_epochs * tr.sub_epochs,
-                             snapshots=snapshots), model_path)
+                             snapshots=snapshots, inference=inference), model_path)
     return model_path
 
 
