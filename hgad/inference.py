@@ -29,15 +29,20 @@ from hgad.score import Normalizer, anomaly_maps, fit_normalizer, level_maps
 FEATURE_FIELDS = ("backbone", "weights", "out_index", "img_size", "levels", "mean", "std", "dtype")
 
 
-def weights_digest(backbone: str, weights: str, out_index: int) -> str | None:
-    """sha256 over the names and bytes of the feature extractor's tensors; None for ``none``."""
-    if weights == "none":
-        return None
+def tensor_digest(module: torch.nn.Module) -> str:
+    """sha256 over the names and bytes of a module's tensors (its weights' identity)."""
     digest = hashlib.sha256()
-    for name, tensor in create_backbone(backbone, weights, out_index).state_dict().items():
+    for name, tensor in module.state_dict().items():
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()
+
+
+def weights_digest(backbone: str, weights: str, out_index: int) -> str | None:
+    """:func:`tensor_digest` of the feature extractor; None for random weights (``none``)."""
+    if weights == "none":
+        return None
+    return tensor_digest(create_backbone(backbone, weights, out_index))
 
 
 def feature_record(meta: CacheMeta) -> dict:

@@ -5,11 +5,14 @@ rule train:
     input:
         manifest="results/{dataset}/manifest.csv",
         train_cache="results/{dataset}/features/train",
+        # a warm start's model file (train.init): a new file retrains
+        init=[config["train"]["init"]] if config["train"]["init"] else [],
     output:
         model="results/{dataset}/seed{seed}/model.pt",
         loss_log="results/{dataset}/seed{seed}/train_log.csv",
     params:
-        settings={key: config[key] for key in ['model', 'train', 'device']},
+        # evaluate: the map settings of the normalisation constants stored for hgad predict
+        settings={key: config[key] for key in ['model', 'train', 'evaluate', 'device']},
         checkpoints=lambda wildcards: f"results/{wildcards.dataset}/seed{wildcards.seed}/checkpoints",
     conda:
         "../../environment.yml"
