@@ -156,7 +156,8 @@ def predict(model_path: str | os.PathLike, images: str, out_dir: str | os.PathLi
                          "predict existed, or converted from the reference code); retrain it")
     recorded = record["features"]
     if feature_settings is not None:
-        check_feature_settings(recorded, *feature_settings, model_path)
+        given, source = feature_settings
+        check_feature_settings(recorded, given, model_path, source)
     names = model.class_names
     if category is not None and category not in names:
         raise ValueError(f"--category {category!r}: {model_path} knows only {names}")
@@ -181,7 +182,7 @@ def predict(model_path: str | os.PathLike, images: str, out_dir: str | os.PathLi
             predicted = confidence.argmax(1)
             anomaly = np.empty((len(batch), msk_size, msk_size), np.float32)
             for index in used.unique().tolist():
-                chosen = torch.flatnonzero(used == index)
+                chosen = torch.nonzero(used == index)[:, 0]
                 anomaly[chosen.numpy()] = anomaly_maps(
                     {kind: [m[chosen] for m in per_level] for kind, per_level in maps.items()},
                     normalizers[names[index]], msk_size, sigma)

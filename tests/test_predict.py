@@ -1,0 +1,121 @@
+"""``hgad predict`` end to end on the tiny demo: outputs, refusals, and the evaluation's scores."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+from conftest import CATEGORIES, CPU, TINY_CONFIG
+
+from hgad.cli import main
+from hgad.data.manifest import read_manifest, select_split
+from hgad.evaluate import category_maps, load_model, load_test_set
+from hgad.predict import COLUMNS, predict
+
+
+def _train_max_scores(trained, manifest_path, caches, settings) -> dict[str, float]:
+    """{test image path: the evaluation's train_max image score under its true category}."""
+    settings = dataclasses.replace(
+        settings, evaluate=dataclasses.replace(settings.evaluate, normalization="train_max"))
+    test = load_test_set(manifest_path, caches.test, settings, caches.train)
+    model = load_model(trained.model, CPU)
+    scores = {}
+    for category in CATEGORIES:
+        maps = category_maps(model, test, category, settings, CPU)
+        paths = test.rows["image"].to_numpy()[test.indices(category)]
+        scores.update(zip(paths, maps.reshape(len(maps), -1).max(1), strict=True))
+    return scores
+
+
+@pytest.fixture(scope="module")
+def reference(trained, manifest_path, caches, tiny_settings) -> dict[str, float]:
+    return _train_max_scores(trained, manifest_path, caches, tiny_settings)
+
+
+@pytest.fixture(scope="module")
+def predicted(tmp_path_factory, trained, demo_root) -> tuple[pd.DataFrame, object]:
+    """``hgad predict`` (predicted category) on every test image, through the command line."""
+    out = tmp_path_factory.mktemp("predict")
+    main(["predict", "--model", str(trained.model), "--images", str(demo_root / "*/test/*/*.png"),
+          "--out", str(out), "--device", "cpu", "--batch-size", "5"])
+    return pd.read_csv(out / "scores.csv"), out
+
+
+def test_outputs_per_image(predicted, manifest_path):
+    table, out = predicted
+    test_images = select_split(read_manifest(manifest_path), "test")["image"]
+    assert list(table.columns) == COLUMNS
+    assert sorted(table["image"]) == sorted(test_images)
+    maps, overlays = sorted((out / "maps").iterdir()), sorted((out / "overlays").iterdir())
+    assert len(maps) == len(overlays) == len(table)
+    assert [p.stem for p in maps] == [p.stem for p in overlays]
+    for path, score in zip(maps, table.sort_values("image")["score"], strict=True):
+        anomaly = np.load(path)
+        assert anomaly.shape == (TINY_CONFIG["evaluate"]["msk_size"],) * 2
+        assert float(anomaly.max()) == pytest.approx(score, rel=1e-6)
+    assert set(table["category"]) <= set(CATEGORIES)
+    assert (table["category"] == table["predicted_category"]).all()
+    assert ((table["confidence"] >= 1 / len(CATEGORIES)) & (table["confidence"] <= 1)).all()
+    assert (table["anomalous"] == (table["score"] > table["threshold"])).all()
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_predicted_category_scores_equal_the_evaluation(predicted, manifest_path, reference):
+    """Where the predicted category is the true one, the score is the evaluation's."""
+    table, _ = predicted
+    truth = select_split(read_manifest(manifest_path), "test").set_index("image")["category"]
+    right = table[table["category"].to_numpy() == truth[table["image"]].to_numpy()]
+    assert len(right) >= len(table) // 2
+    for image, score in zip(right["image"], right["score"], strict=True):
+        assert score == pytest.approx(reference[image], rel=1e-5)
+
+
+@pytest.mark.parametrize("category", CATEGORIES)
+def test_given_category_scores_equal_train_max_evaluation(tmp_path, trained, demo_root,
+                                                          reference, category):
+    table = predict(trained.model, str(demo_root / category / "test"), tmp_path, CPU,
+                    category=category)
+    assert (table["category"] == category).all()
+    assert len(table) == sum(f"/{category}/test/" in image for image in reference)
+    for image, score in zip(table["image"], table["score"], strict=True):
+        assert score == pytest.approx(reference[image], rel=1e-5)
+
+
+def test_thresholds(tmp_path, trained, demo_root):
+    state = torch.load(trained.model, map_location="cpu", weights_only=True)
+    train_scores = state["inference"]["categories"]["brick"]["train_scores"]
+    images = str(demo_root / "brick" / "test")
+    table = predict(trained.model, images, tmp_path / "fpr", CPU, category="brick", fpr=0.0)
+    assert (table["threshold"] == max(train_scores)).all()
+    table = predict(trained.model, images, tmp_path / "t", CPU, category="brick", threshold=0.0)
+    assert (table["anomalous"] == 1).all()
+
+
+def test_mismatched_feature_settings_are_refused(tmp_path, trained, demo_root):
+    config = {**TINY_CONFIG, "features": {**TINY_CONFIG["features"], "img_size": 96},
+              "datasets": {"demo": {"layout": "folder", "root": str(demo_root)}}}
+    (tmp_path / "other.yaml").write_text(yaml.safe_dump(config))
+    with pytest.raises(SystemExit, match=r"img_size=64.*other\.yaml has features\.img_size=96"):
+        main(["predict", "--model", str(trained.model), "--images", str(demo_root),
+              "--out", str(tmp_path / "out"), "--device", "cpu",
+              "--config", str(tmp_path / "other.yaml")])
+    assert not (tmp_path / "out").exists()
+
+
+def test_other_backbone_weights_are_refused(tmp_path, trained, demo_root):
+    state = torch.load(trained.model, map_location="cpu", weights_only=True)
+    state["inference"]["features"]["weights_digest"] = "0" * 64
+    torch.save(state, tmp_path / "model.pt")
+    with pytest.raises(ValueError, match="weights_digest"):
+        predict(tmp_path / "model.pt", str(demo_root), tmp_path / "out", CPU)
+
+
+def test_unknown_category_and_no_images_are_refused(tmp_path, trained, demo_root):
+    with pytest.raises(ValueError, match=r"'gravel'.*\['brick', 'grass'\]"):
+        predict(trained.model, str(demo_root), tmp_path, CPU, category="gravel")
+    with pytest.raises(FileNotFoundError, match="no image files"):
+        predict(trained.model, str(tmp_path / "*.png"), tmp_path, CPU)
