@@ -1,15 +1,35 @@
-# The two commands of the README. Each creates .venv from requirements.lock when it is missing.
+# The README's commands. Each creates .venv from requirements.lock with pip when it is missing.
 PYTHON ?= python3
+# Where torch comes from: `pypi` (CUDA on Linux, MPS on Apple silicon, CPU on Windows) or `cpu`
+# (PyTorch's CPU-only wheels, without the CUDA libraries: `make demo TORCH=cpu`). Switching an
+# existing .venv needs `rm -r .venv` first.
+TORCH ?= pypi
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-lock
 CORES ?= 2
 
+ifeq ($(TORCH),pypi)
+LOCK_FILTER := cat
+PIP_TORCH :=
+else ifeq ($(TORCH),cpu)
+# Leaves out the packages only torch's CUDA wheels need (tests/test_packaging.py checks which).
+LOCK_FILTER := grep -v -E '^(nvidia-|cuda-|triton==)'
+PIP_TORCH := --extra-index-url https://download.pytorch.org/whl/cpu
+else
+$(error TORCH must be pypi or cpu, not '$(TORCH)')
+endif
+
 .PHONY: demo test lint lock readme
 
-$(STAMP): requirements.lock pyproject.toml
+# The lock's packages for this TORCH.
+$(VENV)/requirements-$(TORCH).txt: requirements.lock
+	mkdir -p $(VENV)
+	$(LOCK_FILTER) requirements.lock > $@
+
+$(STAMP): $(VENV)/requirements-$(TORCH).txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(PIP_TORCH) -r $<
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
@@ -30,11 +50,6 @@ readme: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) \
 	  --forcerun readme readme
 
-# Regenerate the lock file and environment.yml from the current environment.
+# Regenerate requirements.lock from pyproject.toml, and environment.yml from it (uv, PyPI).
 lock: $(STAMP)
-	{ echo "# Exact versions of every dependency (pip freeze of .venv); 'make lock' regenerates."; \
-	  $(BIN)/python -m pip freeze --exclude-editable; } > requirements.lock
-	{ echo "# Conda environment with the versions of requirements.lock ('make lock' regenerates)."; \
-	  echo "name: hgad-bench"; echo "channels: [conda-forge]"; echo "dependencies:"; \
-	  echo "  - python=3.11"; echo "  - pip"; echo "  - pip:"; \
-	  sed -n 's/^\([^#].*==.*\)$$/      - \1/p' requirements.lock; } > environment.yml
+	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/lock.sh

@@ -1,4 +1,9 @@
-"""Device selection: ``auto`` | ``cpu`` | ``cuda`` | ``cuda:N``."""
+"""Device selection: ``auto`` | ``cpu`` | ``cuda`` | ``cuda:N`` | ``mps``.
+
+``auto`` takes CUDA, then Apple's MPS (Apple silicon, macOS 14+), then the CPU. Nothing the
+model sends to the device is float64, which MPS lacks; operators MPS lacks run on the CPU
+(``PYTORCH_ENABLE_MPS_FALLBACK``, set by ``hgad/__init__.py``).
+"""
 
 from __future__ import annotations
 
@@ -7,18 +12,31 @@ import warnings
 
 import torch
 
+import hgad
+
+MPS_FALLBACK = "PYTORCH_ENABLE_MPS_FALLBACK"
+
 
 def resolve_device(name: str) -> torch.device:
-    """The torch device for a config value; a requested CUDA device that is missing is an error.
+    """The torch device for a config value; a requested device that is missing is an error.
 
-    ``auto`` takes CUDA when available and falls back to the CPU with a warning otherwise.
+    ``auto`` without CUDA or MPS falls back to the CPU with a warning.
     """
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
-        warnings.warn("device 'auto': no CUDA device available, running on the CPU", stacklevel=2)
+        if torch.backends.mps.is_available():
+            return _mps()
+        warnings.warn("device 'auto': no CUDA device available, running on the CPU "
+                      "(no Apple MPS either)", stacklevel=2)
         return torch.device("cpu")
     device = torch.device(name)
+    if device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise RuntimeError(f"device {name!r} requested but Apple's MPS is not available here "
+                               "(it needs Apple silicon, macOS 14+ and torch's macOS arm64 wheel; "
+                               "set device: cpu or auto)")
+        return _mps()
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise RuntimeError(f"device {name!r} requested but CUDA is not available here "
@@ -29,3 +47,11 @@ def resolve_device(name: str) -> torch.device:
                                "CUDA device(s) are visible (CUDA_VISIBLE_DEVICES="
                                f"{os.environ.get('CUDA_VISIBLE_DEVICES', '<unset>')})")
     return device
+
+
+def _mps() -> torch.device:
+    if os.environ.get(MPS_FALLBACK) != "1" or hgad.torch_imported_first:
+        warnings.warn(f"{MPS_FALLBACK} was not 1 when torch was imported: an operator that MPS "
+                      "lacks will stop the run instead of running on the CPU (set it to 1 before "
+                      "Python starts, or import hgad before torch)", stacklevel=3)
+    return torch.device("mps")

@@ -10,9 +10,9 @@ lock files ``<lock_dir>/gpu<ID>.lock`` (one per GPU, first free one wins) and se
   ``0..N-1`` with N from ``HGAD_GPU_COUNT`` or the number of GPUs of the machine.
 - Under SLURM (``SLURM_JOB_ID`` set) nothing changes: the job uses the GPU SLURM allocated to it
   (SLURM sets ``CUDA_VISIBLE_DEVICES``). ``HGAD_GPU_PLACEMENT=off`` disables placement too.
-- ``device: cpu`` and an explicit ``cuda:N`` claim nothing; neither does a machine without GPUs
-  (then :func:`hgad.device.resolve_device` fails for ``cuda`` and falls back to the CPU with a
-  warning for ``auto``).
+- ``device: cpu``, ``mps`` and an explicit ``cuda:N`` claim nothing; neither does a machine
+  without GPUs (then :func:`hgad.device.resolve_device` fails for ``cuda`` and falls back to
+  Apple's MPS or the CPU for ``auto``).
 - When every GPU is held (more GPU jobs than GPUs, e.g. ``--resources gpu=`` larger than the
   machine's count) the job waits, up to ``HGAD_GPU_WAIT_S`` seconds (default 600), then fails.
 """
