@@ -1,4 +1,4 @@
-"""Warm start (``train.init``): weights taken from a model file, categories and architecture checked."""
+"""Warm start (``train.init``): weights from a model file; categories and architecture checked."""
 
 from __future__ import annotations
 
