@@ -81,3 +81,13 @@ def test_cli_init_option():
     args = build_parser().parse_args(["train", "--config", "c.yaml", "--init", "m.pt", "a", "b",
                                       "c"])
     assert args.init == "m.pt"
+
+
+def test_init_file_is_an_input_of_the_train_rule(tmp_path):
+    from workflow_runner import TINY, run_workflow
+
+    config = {**TINY, "train": {**TINY["train"], "init": str(tmp_path / "absent.pt")}}
+    result = run_workflow(tmp_path, config, "--dry-run")
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "MissingInputException" in output and "absent.pt" in output
