@@ -10,11 +10,11 @@ The reference code (``save_model`` in its ``utils``) saves one ``.pt`` dict hold
 * ``epoch`` (ignored).
 
 Those are exactly our :class:`hgad.prior.HierarchicalPrior`'s ``mu``, ``delta``, ``phi_inter`` and
-``phi_intra``, and our flows are built with the same FrEIA 0.2 blocks (method.md §2), so the
+``phi_intra``, and our flows are built with the same FrEIA 0.2 blocks (docs/method.md#flow), so the
 weights load unchanged. What a state dict does not record is taken from the caller: the class
 names (in the reference code's class-index order), ``clamp_alpha`` and the flow's fixed options
 (SOFTPLUS global affine, soft permutation, subnet Linear-ReLU-Linear of width 2x), which must be
-those of method.md §2. ``coupling_layers``, the channels per level, K, M and the condition's
+those of docs/method.md#flow. ``coupling_layers``, the channels per level, K, M and the condition's
 dimension are read from the tensors and checked.
 
 The file is read with ``torch.load(weights_only=True)``: a checkpoint never runs code, and a file

@@ -1,4 +1,7 @@
-"""The conditional normalizing flow of one level and its positional condition (method.md §2)."""
+"""The conditional normalizing flow of one level and its positional condition.
+
+Definition: docs/method.md#flow.
+"""
 
 from __future__ import annotations
 

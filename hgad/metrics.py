@@ -1,6 +1,6 @@
 """Evaluation metrics: image- and pixel-level AUROC, AP, max F1, max IoU, and AUPRO.
 
-Definitions are in ``design/metrics.md``. Every metric of a call comes from one
+Definitions are in ``docs/metrics.md``. Every metric of a call comes from one
 descending sort of the scores, which are used as they are (no sigmoid or other squashing).
 Samples with equal scores form a tie group; a curve has one point per group, at its last index,
 with the cumulative counts TP (anomalous) and FP (normal) of the samples scored >= the group's

@@ -1,4 +1,6 @@
-"""The hierarchical Gaussian-mixture prior of one level and the HGAD losses (method.md §3-4, §6).
+"""The hierarchical Gaussian-mixture prior of one level and the HGAD losses.
+
+Definitions: docs/method.md#prior, docs/method.md#losses and docs/method.md#scoring.
 
 Shapes: K categories, M intra-class centres per category, D feature dimensions, N samples.
 """
@@ -80,7 +82,10 @@ class LossTerms:
 
 def log_likelihood(prior: HierarchicalPrior, z: torch.Tensor, logdet: torch.Tensor,
                    classes: torch.Tensor) -> torch.Tensor:
-    """Per-dimension log-likelihood under the class's intra mixture, ``logp`` [N] (method §4)."""
+    """Per-dimension log-likelihood under the class's intra mixture, ``logp`` [N].
+
+    Definition: docs/method.md#losses.
+    """
     return _per_dimension_logp(prior.intra_log_mixture(z, classes), logdet, z.shape[1])
 
 

@@ -1,4 +1,7 @@
-"""The paper's learning-rate schedule (method.md §5), as a pure function of the position."""
+"""The paper's learning-rate schedule as a pure function of the position.
+
+Definition: docs/method.md#schedule.
+"""
 
 from __future__ import annotations
 

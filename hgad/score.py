@@ -1,4 +1,6 @@
-"""Anomaly maps (method.md §6): class-conditional log-likelihood and negative-entropy maps.
+"""Anomaly maps: class-conditional log-likelihood and negative-entropy maps.
+
+Definition: docs/method.md#scoring.
 
 Per level, ``logp`` and ``negH`` maps come from the flow and the prior of the image's class. For
 each of the two kinds separately: subtract a per-level maximum, exp, upsample to ``msk_size``,

@@ -1,4 +1,6 @@
-"""Training from the feature cache only (method.md §5): schedule, loss log, checkpoint/resume.
+"""Training from the feature cache only: schedule, loss log, checkpoint/resume.
+
+Definition: docs/method.md#optimisation.
 
 Every meta-epoch ends with a checkpoint (written to a temporary file, then renamed) holding the
 model, the optimiser states and the number of loss-log rows. A rerun with the same settings

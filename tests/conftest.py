@@ -99,3 +99,20 @@ def trained(tmp_path_factory, caches, manifest_path, tiny_settings) -> Run:
     run = Run.at(tmp_path_factory.mktemp("run_uninterrupted"))
     run_train(run, caches, manifest_path, tiny_settings)
     return run
+
+
+@pytest.fixture
+def saved_figures(monkeypatch) -> list:
+    """Every matplotlib Figure saved during the test, in order, to check what it shows."""
+    from matplotlib.figure import Figure
+
+    figures = []
+    original = Figure.savefig
+
+    def record(figure, *args, **kwargs):
+        if not figures or figures[-1] is not figure:
+            figures.append(figure)
+        return original(figure, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", record)
+    return figures

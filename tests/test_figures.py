@@ -128,7 +128,7 @@ def test_qualitative_examples_show_an_image_once(toy):
     assert rows[0]["image"].shape == (256, 256, 3)  # default size: at least 256
 
 
-def test_write_curves_and_qualitative(toy, tmp_path):
+def test_write_curves_and_qualitative(toy, tmp_path, saved_figures):
     maps_dir, manifest, _ = toy
     out = tmp_path / "out"
     figures.write_curves(maps_dir, manifest, out / "curves.png", out / "curves.pdf", title="t")
@@ -138,6 +138,28 @@ def test_write_curves_and_qualitative(toy, tmp_path):
         assert (out / f"{name}.pdf").read_bytes().startswith(b"%PDF-")
     assert sorted(p.name for p in out.iterdir()) == ["curves.pdf", "curves.png", "grid.pdf",
                                                      "grid.png"]
+    curves_figure, grid_figure = saved_figures
+    # curves: three panels, one line per category that has a curve, drawn from its points
+    assert curves_figure.get_suptitle() == "t"
+    curves = figures.category_curves(maps_dir, manifest)
+    panels = curves_figure.axes
+    assert [ax.get_title() for ax in panels] == ["image ROC", "pixel ROC", "per-region overlap"]
+    for ax, key in zip(panels, ("image_roc", "pixel_roc", "pro"), strict=True):
+        lines = {line.get_label(): line for line in ax.get_lines()
+                 if not line.get_label().startswith("_")}
+        assert sorted(lines) == ["mvtec/screw", "plain"]  # "clean" has no anomaly
+        for category, line in lines.items():
+            x, y = curves[category][key]
+            assert np.array_equal(line.get_xdata(), x) and np.array_equal(line.get_ydata(), y)
+    # grid: image, ground truth and map per example, rows titled as the examples
+    examples = figures.qualitative_examples(maps_dir, manifest, k=1)
+    image_axes = [ax for ax in grid_figure.axes if ax.get_label() != "<colorbar>"]
+    assert len(image_axes) == 3 * len(examples) == 12
+    for r, example in enumerate(examples):
+        ax_image, ax_mask, ax_map = image_axes[3 * r:3 * r + 3]
+        assert ax_image.get_ylabel() == example["title"]
+        assert np.array_equal(ax_mask.images[0].get_array(), example["mask"])
+        assert np.array_equal(ax_map.images[1].get_array(), example["map"])
 
 
 def test_stale_or_missing_maps_are_errors(toy):

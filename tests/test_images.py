@@ -1,4 +1,4 @@
-"""Image and mask loading with the paper's transforms (method.md §1)."""
+"""Image and mask loading with the paper's transforms (docs/method.md#features)."""
 
 from __future__ import annotations
 

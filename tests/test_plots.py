@@ -1,4 +1,5 @@
-"""Tests of hgad.plots: the figures are written as valid, non-trivial PNG/PDF files."""
+"""Tests of hgad.plots: what each figure shows (its bars, lines and labels, read from the
+matplotlib objects) and that it is written as valid PNG/PDF files."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.container import BarContainer
 from matplotlib.image import imread
 
 from hgad import plots, tables
@@ -70,7 +72,13 @@ def paper() -> pd.DataFrame:
     return tables.load_paper_results()
 
 
-def test_auroc_bars_with_paper(tmp_path, paper):
+def bars(ax) -> dict[str, list[float]]:
+    """The bar heights of each labelled bar series of ``ax``, rounded to 1e-9."""
+    return {container.get_label(): [round(patch.get_height(), 9) for patch in container.patches]
+            for container in ax.containers if isinstance(container, BarContainer)}
+
+
+def test_auroc_bars_with_paper(tmp_path, paper, saved_figures):
     files = write_metrics(tmp_path, {"mvtec/bottle": [(0.99, 0.98), (0.995, 0.97)],
                                      "btad/01": [(0.97, 0.96), (0.96, 0.965)]})
     out = tmp_path / "plots"
@@ -78,14 +86,31 @@ def test_auroc_bars_with_paper(tmp_path, paper):
     assert_png(out / "union.png")
     assert_pdf(out / "union.pdf")
     assert_no_temporaries(out)
+    [figure] = saved_figures
+    [ax] = figure.axes
+    assert [label.get_text() for label in ax.get_xticklabels()] == ["mvtec/bottle", "btad/01",
+                                                                    "mean"]
+    # ours: mean over seeds; the mean group: mean over categories per seed, then over seeds
+    assert bars(ax) == {
+        "image (ours)": [99.25, 96.5, 97.875], "pixel (ours)": [97.5, 96.25, 96.875],
+        "image (paper)": [100.0, 99.7, 93.5], "pixel (paper)": [98.2, 97.4, 97.5]}
+    error_bars = {container.get_label(): container.errorbar is not None
+                  for container in ax.containers if isinstance(container, BarContainer)}
+    assert error_bars == {"image (ours)": True, "pixel (ours)": True, "image (paper)": False,
+                          "pixel (paper)": False}
+    assert ax.get_title() == "HGAD on union: AUROC per category (2 seeds)"
 
 
-def test_auroc_bars_without_paper_and_one_seed(tmp_path, paper):
+def test_auroc_bars_without_paper_and_one_seed(tmp_path, paper, saved_figures):
     files = write_metrics(tmp_path, {"brick": [(1.0, 0.9)], "grass": [(0.5, 0.6)]})
     plots.auroc_bars("demo", tables.collect(files), paper, tmp_path / "demo.png")
     assert_png(tmp_path / "demo.png")
     assert not (tmp_path / "demo.pdf").exists()
     assert_no_temporaries(tmp_path)
+    [ax] = saved_figures[0].axes
+    assert bars(ax) == {"image (ours)": [100.0, 50.0, 75.0], "pixel (ours)": [90.0, 60.0, 75.0]}
+    assert not [c for c in ax.containers if not isinstance(c, BarContainer) or c.errorbar]
+    assert ax.get_title().endswith("(1 seed)")
 
 
 def test_epoch_losses(tmp_path):
@@ -100,10 +125,24 @@ def test_epoch_losses(tmp_path):
     assert sorted(means.loc[means["level"] == 0, "step"]) == list(range(6))
 
 
-def test_loss_curves(tmp_path):
+def test_loss_curves(tmp_path, saved_figures):
     logs = {seed: write_loss_log(tmp_path / f"log{seed}.csv", seed) for seed in (0, 1)}
     out = tmp_path / "plots"
     plots.loss_curves(logs, out / "loss.png", out / "loss.pdf")
     assert_png(out / "loss.png")
     assert_pdf(out / "loss.pdf")
     assert_no_temporaries(out)
+    [ax] = saved_figures[0].axes
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert sorted(lines) == [f"seed {s}, level {lv}" for s in (0, 1) for lv in (0, 1)]
+    for seed, log in logs.items():
+        means = plots.epoch_losses(log)
+        for level in (0, 1):
+            line = lines[f"seed {seed}, level {level}"]
+            expected = means[means["level"] == level]
+            assert line.get_xdata().tolist() == expected["step"].tolist()
+            assert line.get_ydata() == pytest.approx(expected["total"].to_numpy())
+    # colour marks the level, line style the seed
+    assert lines["seed 0, level 1"].get_color() == lines["seed 1, level 1"].get_color()
+    assert lines["seed 0, level 0"].get_color() != lines["seed 0, level 1"].get_color()
+    assert lines["seed 0, level 0"].get_linestyle() != lines["seed 1, level 0"].get_linestyle()

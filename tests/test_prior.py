@@ -1,4 +1,7 @@
-"""The hierarchical prior and the HGAD losses against values computed by hand (method.md §3-4)."""
+"""The hierarchical prior and the HGAD losses against values computed by hand.
+
+Definitions: docs/method.md#prior, docs/method.md#losses.
+"""
 
 from __future__ import annotations
 
@@ -125,7 +128,7 @@ def test_intra_losses_by_hand():
 
 
 def _reference_losses(prior, z, logdet, classes):
-    """method.md §4 written with plain torch ops and loops, per sample, then averaged."""
+    """docs/method.md#losses written with plain torch ops and loops, per sample, then averaged."""
     mu = prior.mu.detach()
     log_pi = torch.log(torch.exp(prior.phi_inter.detach()) /
                        torch.exp(prior.phi_inter.detach()).sum())

@@ -1,4 +1,7 @@
-"""The learning-rate schedule (method.md §5): linear warm-up, then cosine per meta-epoch."""
+"""The learning-rate schedule: linear warm-up, then cosine per meta-epoch.
+
+Definition: docs/method.md#schedule.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Anomaly maps (method.md §6) and the evaluation of a trained model (§7)."""
+"""Anomaly maps (docs/method.md#scoring) and the evaluation of a trained model."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ import pytest
 import torch
 from conftest import CATEGORIES, CPU, N_DEFECTS, N_TEST_GOOD, N_TEST_PER_DEFECT
 
+from hgad.data.images import load_mask
 from hgad.data.manifest import read_manifest, select_split
 from hgad.evaluate import evaluate, load_model
 from hgad.features.cache import open_cache
+from hgad.metrics import image_metrics, pixel_metrics
 from hgad.score import KINDS, anomaly_maps, fit_normalizer, level_maps
 
 N_TEST = N_TEST_GOOD + N_DEFECTS * N_TEST_PER_DEFECT
@@ -113,8 +115,6 @@ def test_evaluate_writes_metrics(evaluated):
     assert stored["categories"].keys() == set(CATEGORIES)
     for category in CATEGORIES:
         metrics = stored["categories"][category]
-        for name in ("image_auroc", "pixel_auroc"):
-            assert 0 <= metrics[name] <= 1
         assert metrics["num_test"] == N_TEST
         assert metrics["num_anomalous"] == N_DEFECTS * N_TEST_PER_DEFECT
     for name in ("image_auroc", "pixel_auroc"):
@@ -150,10 +150,11 @@ def test_evaluate_writes_maps(evaluated, tiny_settings, manifest_path, trained, 
                            atol=1e-3 * float(expected.max()))
         image_scores = expected.reshape(N_TEST, -1).max(1)
         labels = test_rows["label"].to_numpy()[rows]
-        from hgad.metrics import image_metrics
-
+        masks = np.stack([load_mask(path, msk) for path in test_rows["mask"].to_numpy()[rows]])
         assert result["categories"][category]["image_auroc"] == pytest.approx(
             image_metrics(image_scores, labels)["image_auroc"])
+        assert result["categories"][category]["pixel_auroc"] == pytest.approx(
+            pixel_metrics(expected, masks)["pixel_auroc"])
 
 
 def test_level_maps_of_trained_model(trained, caches, manifest_path, tiny_settings):
@@ -187,13 +188,41 @@ def test_train_max_needs_the_train_cache(tmp_path, trained, caches, manifest_pat
     with pytest.raises(ValueError, match="train"):
         evaluate(trained.model, manifest_path, caches.test, tmp_path / "m.json",
                  tmp_path / "m.csv", tmp_path / "maps", settings, CPU)
+    assert not (tmp_path / "m.json").exists()
+
+
+def test_train_max_normalises_by_the_training_maps(tmp_path, trained, caches, manifest_path,
+                                                   tiny_settings):
+    """The constants come from the category's training images, not its test images."""
+    settings = dataclasses.replace(
+        tiny_settings, evaluate=dataclasses.replace(tiny_settings.evaluate,
+                                                    normalization="train_max"))
     result = evaluate(trained.model, manifest_path, caches.test, tmp_path / "m.json",
                       tmp_path / "m.csv", tmp_path / "maps", settings, CPU,
                       train_cache=caches.train)
-    for category in CATEGORIES:
-        assert 0 <= result["categories"][category]["image_auroc"] <= 1
-        maps = np.load(tmp_path / "maps" / f"{category}.npy")
-        assert maps.shape == (N_TEST, 32, 32) and maps.min() >= 0
+    ev = settings.evaluate
+    model = load_model(trained.model, CPU)
+    manifest = read_manifest(manifest_path)
+    test_rows, train_rows = select_split(manifest, "test"), select_split(manifest, "train")
+    for index, category in enumerate(CATEGORIES):
+        rows = np.flatnonzero(test_rows["category"].to_numpy() == category)
+        train_idx = np.flatnonzero(train_rows["category"].to_numpy() == category)
+        test_maps = level_maps(model, open_cache(caches.test), rows, np.full(len(rows), index),
+                               ev.batch_size, CPU)
+        train_maps = level_maps(model, open_cache(caches.train), train_idx,
+                                np.full(len(train_idx), index), ev.batch_size, CPU)
+        by_train = fit_normalizer(train_maps, ev.msk_size, clip=True)
+        by_test = fit_normalizer(test_maps, ev.msk_size, clip=True)
+        assert by_train != by_test  # else this test could not tell the two apart
+        expected = anomaly_maps(test_maps, by_train, ev.msk_size, ev.gaussian_sigma)
+        transductive = anomaly_maps(test_maps, by_test, ev.msk_size, ev.gaussian_sigma)
+        stored = np.load(tmp_path / "maps" / f"{category}.npy").astype(np.float32)
+        tolerance = 1e-3 * float(expected.max())
+        assert np.allclose(stored, expected, rtol=1e-2, atol=tolerance)
+        assert not np.allclose(stored, transductive, rtol=1e-2, atol=tolerance)
+        assert result["categories"][category]["image_auroc"] == pytest.approx(image_metrics(
+            expected.reshape(len(rows), -1).max(1), test_rows["label"].to_numpy()[rows]
+        )["image_auroc"])
 
 
 def test_evaluate_rejects_swapped_caches(tmp_path, trained, caches, manifest_path,

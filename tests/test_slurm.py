@@ -4,7 +4,7 @@ Installs Debian's SLURM and munge when missing (apt-get, as root), starts munged
 slurmd with a fake GPU (GRES ``gpu:1`` backed by /dev/null), runs the workflow with the profile
 (partition set to the test cluster's ``debug``), checks that every non-local job ran as a SLURM
 job with the GPUs it asked for, compares the metrics with a local run and stops every daemon it
-started by PID. See ../../shared/design/slurm.md for the facts this relies on. Skipped, with the
+started by PID. The profile is described in docs/cluster.md. Skipped, with the
 reason, only where SLURM cannot be installed or started here (not root, no apt-get, a SLURM
 already running on this machine).
 """

@@ -177,3 +177,88 @@ def test_checkpoint_of_other_settings_is_not_resumed(tmp_path, trained, caches, 
                   on_meta_epoch_end=done.append)
     assert done == [0, 1, 2]
     assert float(_read_log(run.log)[0]["lr"]) == pytest.approx(1e-4 / 10)
+
+
+# --- optimisers: one per level, weight decay on the flows, the schedule's learning rate --------
+
+def _tiny_model():
+    from hgad.model import HGADModel
+
+    torch.manual_seed(0)
+    return HGADModel([8, 12], ["a", "b"], coupling_layers=2, clamp_alpha=1.9, pos_embed_dim=8,
+                     n_intra_centers=3)
+
+
+def _level_tensors(model, level: int) -> list[torch.Tensor]:
+    flow, prior = model.level_parameters(level)
+    return [p.detach().clone() for p in flow + prior]
+
+
+def _changed(before: list[torch.Tensor], after: list[torch.Tensor]) -> list[bool]:
+    return [not torch.equal(a, b) for a, b in zip(before, after, strict=True)]
+
+
+def test_each_level_step_changes_only_that_level(tiny_settings):
+    """Level 1 has momentum from its own step; a later level-0 step must still leave it alone
+    (a single Adam whose zero_grad kept zero gradients would move it)."""
+    from hgad.train import _make_optimisers, _train_step
+
+    model = _tiny_model()
+    optimisers = _make_optimisers(model, tiny_settings)
+    generator = torch.Generator().manual_seed(1)
+    features = [torch.randn(2, 8, 4, 4, generator=generator),
+                torch.randn(2, 12, 2, 2, generator=generator)]
+    classes = torch.tensor([0, 1])
+    for level in (0, 1, 0, 1, 0):
+        other = 1 - level
+        before = [_level_tensors(model, lv) for lv in (0, 1)]
+        _train_step(model, level, optimisers[level], features[level], classes, 1e-3, True,
+                    tiny_settings)
+        assert not any(_changed(before[other], _level_tensors(model, other))), (level, other)
+        changed = _changed(before[level], _level_tensors(model, level))
+        flow_count = len(model.level_parameters(level)[0])
+        assert any(changed[:flow_count]) and any(changed[flow_count:]), level
+
+
+def test_weight_decay_touches_the_flows_only(tiny_settings):
+    """With every gradient zero, only weight decay moves a parameter: the flows' do, the
+    prior's (centres, offsets, mixture weights) do not."""
+    from hgad.train import _make_optimisers
+
+    model = _tiny_model()
+    assert tiny_settings.train.weight_decay > 0
+    for level, optimiser in enumerate(_make_optimisers(model, tiny_settings)):
+        flow, prior = model.level_parameters(level)
+        grouped = [p for group in optimiser.param_groups for p in group["params"]]
+        assert {id(p) for p in grouped} == {id(p) for p in flow + prior}
+        with torch.no_grad():
+            for parameter in flow + prior:
+                parameter.fill_(0.5)  # decay moves no parameter that is 0 (global_offset)
+                parameter.grad = torch.zeros_like(parameter)
+        before = _level_tensors(model, level)
+        optimiser.step()
+        changed = _changed(before, _level_tensors(model, level))
+        assert changed == [True] * len(flow) + [False] * len(prior), level
+
+
+def test_the_schedule_reaches_every_parameter_group(tmp_path, caches, manifest_path,
+                                                    tiny_settings, monkeypatch):
+    """Every optimiser step uses the schedule's learning rate in every group of its level."""
+    from hgad.schedule import learning_rate
+
+    used = []
+    original = torch.optim.Adam.step
+
+    def record(optimiser, *args, **kwargs):
+        used.append([group["lr"] for group in optimiser.param_groups])
+        return original(optimiser, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", record)
+    run_train(Run.at(tmp_path / "run"), caches, manifest_path, tiny_settings)
+    tr, levels = tiny_settings.train, tiny_settings.features.levels
+    steps_per_meta = math.ceil(2 * N_TRAIN / tr.batch_size) * tr.sub_epochs
+    expected = [learning_rate(tr, meta, step, steps_per_meta)
+                for meta in range(tr.meta_epochs) for step in range(steps_per_meta)
+                for _ in range(levels)]
+    assert len(set(expected)) > 2  # warm-up and cosine: the rate does change
+    assert used == [[pytest.approx(lr)] * 2 for lr in expected]

@@ -13,21 +13,36 @@ from hgad.features.extract import assemble_union_features, extract_features
 
 
 @pytest.mark.parametrize("split", ["train", "test"])
-def test_union_rows_equal_member_rows(tmp_path, manifest_path, caches, tiny_settings, split):
-    # Two members: the tiny demo under two names, so every image is found in a member cache.
+def test_union_rows_equal_member_rows(tmp_path, manifest_path, tiny_settings, split):
+    # Two members that share no image (the tiny demo's brick and grass categories, each with
+    # its own manifest and cache), so a row taken from the wrong member or at the wrong
+    # position holds other features.
     frame = read_manifest(manifest_path)
+    members = {}
+    for name, category in (("first", "brick"), ("second", "grass")):
+        member_manifest = tmp_path / f"{name}.csv"
+        write_manifest(frame[frame["category"] == category], member_manifest)
+        cache = extract_features(member_manifest, split, tmp_path / name, tiny_settings.features,
+                                 CPU)
+        members[name] = (member_manifest, cache)
     union_path = tmp_path / "union.csv"
-    write_manifest(union_manifest([("first", frame), ("second", frame)]), union_path)
-    member_cache = caches.train if split == "train" else caches.test
+    write_manifest(union_manifest([(name, read_manifest(path))
+                                   for name, (path, _) in members.items()]), union_path)
     out = assemble_union_features(union_path, split, tmp_path / "cache", tiny_settings.features,
-                                  [(manifest_path, member_cache), (manifest_path, member_cache)])
+                                  list(members.values()))
     union_rows = select_split(read_manifest(union_path), split)
-    member_rows = select_split(frame, split)["image"].tolist()
-    union_arrays, member_arrays = open_cache(out), open_cache(member_cache)
-    for level, (union_level, member_level) in enumerate(
-            zip(union_arrays, member_arrays, strict=True)):
-        for row, image in enumerate(union_rows["image"]):
-            assert np.array_equal(union_level[row], member_level[member_rows.index(image)]), level
+    union_arrays = open_cache(out)
+    member_arrays = {name: open_cache(cache) for name, (_, cache) in members.items()}
+    member_images = {name: select_split(read_manifest(path), split)["image"].tolist()
+                     for name, (path, _) in members.items()}
+    assert not np.array_equal(member_arrays["first"][0][0], member_arrays["second"][0][0])
+    assert {category.split("/")[0] for category in union_rows["category"]} == set(members)
+    for level, union_level in enumerate(union_arrays):
+        for row, (category, image) in enumerate(zip(union_rows["category"], union_rows["image"],
+                                                    strict=True)):
+            member = category.split("/")[0]
+            expected = member_arrays[member][level][member_images[member].index(image)]
+            assert np.array_equal(union_level[row], expected), (level, row, category)
     meta = read_meta(out)
     assert meta.num_images == len(union_rows) and meta.split == split
 

@@ -1,4 +1,4 @@
-"""Image and mask loading with the paper's transforms (method.md section 1).
+"""Image and mask loading with the paper's transforms (docs/method.md#features).
 
 Images: shorter side resized to ``img_size`` (Lanczos), centre crop, RGB float in [0, 1],
 normalised with ``mean``/``std``. Masks: resized to ``msk_size`` (nearest), centre crop,

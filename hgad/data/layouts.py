@@ -1,4 +1,4 @@
-"""Manifest builders for each dataset layout (layouts and quirks: ``design/datasets.md``).
+"""Manifest builders for each dataset layout (quirks: ``docs/datasets.md#layouts``).
 
 Every builder returns a :func:`~hgad.data.manifest.make_manifest` frame and takes a
 ``categories`` filter (None or [] = all; an unknown name is an error naming it).

@@ -1,4 +1,4 @@
-"""Multi-scale feature extraction (method.md section 1) into the cache.
+"""Multi-scale feature extraction (docs/method.md#features) into the cache.
 
 The same backbone stage is applied to the image at ``levels`` scales: scale s resizes the input
 tensor by 1/2**s (bilinear, align_corners=True). At img_size 1024 with stride 16 the levels are
