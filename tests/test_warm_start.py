@@ -10,7 +10,6 @@ import pytest
 import torch
 from conftest import CPU, Run, run_train
 
-from hgad.cli import build_parser
 from hgad.data.manifest import class_names, read_manifest, select_split
 from hgad.evaluate import load_model
 from hgad.features.cache import open_cache
@@ -75,12 +74,6 @@ def test_architecture_mismatch_is_refused(tmp_path, trained, caches, manifest_pa
         settings, model=dataclasses.replace(settings.model, coupling_layers=3))
     with pytest.raises(ValueError, match=r"coupling_layers=2.*coupling_layers=3"):
         run_train(Run.at(tmp_path / "run"), caches, manifest_path, settings)
-
-
-def test_cli_init_option():
-    args = build_parser().parse_args(["train", "--config", "c.yaml", "--init", "m.pt", "a", "b",
-                                      "c"])
-    assert args.init == "m.pt"
 
 
 def test_init_file_is_an_input_of_the_train_rule(tmp_path):
