@@ -11,6 +11,7 @@ import torch
 import yaml
 from conftest import CATEGORIES, CPU, TINY_CONFIG
 
+import hgad.predict
 from hgad.cli import main
 from hgad.data.manifest import read_manifest, select_split
 from hgad.evaluate import category_maps, load_model, load_test_set
@@ -64,14 +65,49 @@ def test_outputs_per_image(predicted, manifest_path):
     assert not list(out.rglob("*.tmp"))
 
 
-def test_predicted_category_scores_equal_the_evaluation(predicted, manifest_path, reference):
-    """Where the predicted category is the true one, the score is the evaluation's."""
-    table, _ = predicted
-    truth = select_split(read_manifest(manifest_path), "test").set_index("image")["category"]
-    right = table[table["category"].to_numpy() == truth[table["image"]].to_numpy()]
-    assert len(right) >= len(table) // 2
-    for image, score in zip(right["image"], right["score"], strict=True):
-        assert score == pytest.approx(reference[image], rel=1e-5)
+def _assert_evaluation_scores(table, trained, manifest_path, caches, settings, reference):
+    """Every image's score is the evaluation's ``train_max`` score under the category used for
+    it (the true one's where they agree)."""
+    settings = dataclasses.replace(
+        settings, evaluate=dataclasses.replace(settings.evaluate, normalization="train_max"))
+    test = load_test_set(manifest_path, caches.test, settings, caches.train)
+    model = load_model(trained.model, CPU)
+    row_of = {image: row for row, image in enumerate(test.rows["image"])}
+    truth = test.rows["category"].to_numpy()
+    for category in CATEGORIES:
+        chosen = table[table["category"] == category]
+        if chosen.empty:
+            continue
+        rows = np.array([row_of[image] for image in chosen["image"]], dtype=int)
+        # these test rows relabelled: category_maps scores them under `category`
+        relabelled = dataclasses.replace(test, rows=test.rows.iloc[rows].assign(category=category),
+                                         arrays=[array[rows] for array in test.arrays])
+        maps = category_maps(model, relabelled, category, settings, CPU)
+        np.testing.assert_allclose(chosen["score"], maps.reshape(len(maps), -1).max(1),
+                                   rtol=1e-5)
+        agree = truth[rows] == category
+        np.testing.assert_allclose(chosen["score"][agree],
+                                   [reference[i] for i in chosen["image"][agree]], rtol=1e-5)
+
+
+def test_predicted_category_scores_equal_the_evaluation(predicted, trained, manifest_path, caches,
+                                                        tiny_settings, reference):
+    _assert_evaluation_scores(predicted[0], trained, manifest_path, caches, tiny_settings,
+                              reference)
+
+
+def test_mixed_categories_in_a_batch(tmp_path, monkeypatch, trained, demo_root, manifest_path,
+                                     caches, tiny_settings, reference):
+    """Images of one batch predicted as different categories are each scored under their own."""
+    def alternating(model, encoded):
+        size = encoded[0][0][0]
+        return torch.stack([torch.arange(size) % 2, 1 - torch.arange(size) % 2], 1).float()
+
+    monkeypatch.setattr(hgad.predict, "category_log_likelihoods", alternating)
+    table = predict(trained.model, str(demo_root / "*/test/*/*.png"), tmp_path, CPU,
+                    batch_size=4)
+    assert table["category"].tolist()[:4] == ["grass", "brick", "grass", "brick"]
+    _assert_evaluation_scores(table, trained, manifest_path, caches, tiny_settings, reference)
 
 
 @pytest.mark.parametrize("category", CATEGORIES)
