@@ -11,8 +11,10 @@ rule train:
         model="results/{dataset}/seed{seed}/model.pt",
         loss_log="results/{dataset}/seed{seed}/train_log.csv",
     params:
-        # evaluate: the map settings of the normalisation constants stored for hgad predict
-        settings={key: config[key] for key in ['model', 'train', 'evaluate', 'device']},
+        # the map settings of the normalisation constants stored for hgad predict
+        settings={**{key: config[key] for key in ['model', 'train', 'device']},
+                  "evaluate": {key: config["evaluate"][key]
+                               for key in ['msk_size', 'gaussian_sigma', 'batch_size']}},
         checkpoints=lambda wildcards: f"results/{wildcards.dataset}/seed{wildcards.seed}/checkpoints",
     conda:
         "../../environment.yml"
