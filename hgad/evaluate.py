@@ -3,12 +3,19 @@
 Writes the anomaly maps of each category to ``<maps_dir>/<category>.npy`` (float16
 [N, msk_size, msk_size], memory-mappable) and every metric per category plus the mean over
 categories to a JSON and a CSV file.
+
+A metric needs normal and anomalous samples: a category whose test images are all normal (or
+all anomalous) gets NaN for the image metrics, one without anomalous (or normal) pixels NaN for
+the pixel metrics, with a warning naming dataset and category; the other metrics are reported.
+Means over categories skip NaN; the JSON writes NaN as null.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +29,14 @@ from hgad.config import Settings
 from hgad.data.images import load_mask
 from hgad.data.manifest import class_names, manifest_hash, read_manifest, select_split
 from hgad.features.cache import CacheMismatchError, open_cache, read_meta
-from hgad.metrics import image_metrics, pixel_metrics, roc_auc
+from hgad.metrics import (
+    IMAGE_METRICS,
+    PIXEL_METRICS,
+    both_classes,
+    image_metrics,
+    pixel_metrics,
+    roc_auc,
+)
 from hgad.model import HGADModel
 from hgad.provenance import provenance
 from hgad.score import anomaly_maps, fit_normalizer, level_maps
@@ -82,6 +96,10 @@ class TestSet:
 
     def labels(self, category: str) -> np.ndarray:
         return self.rows["label"].to_numpy()[self.indices(category)]
+
+    def where(self, category: str) -> str:
+        """``dataset <name>, category <name>`` for messages."""
+        return f"dataset {self.rows['dataset'].iloc[0]}, category {category}"
 
 
 def load_test_set(manifest_path: str | os.PathLike, test_cache: str | os.PathLike,
@@ -146,11 +164,30 @@ def evaluate(model_path: str | os.PathLike, manifest_path: str | os.PathLike,
         np.save(maps_dir / f"{file_stem(category)}.npy", scores.astype(np.float16))
         labels = test.labels(category)
         per_category[category] = {
-            **image_metrics(scores.reshape(len(scores), -1).max(1), labels),
-            **pixel_metrics(scores, test.masks(category)),
+            **_or_nan(image_metrics, IMAGE_METRICS, _image_scores(scores), labels,
+                      f"{test.where(category)}: test images", "image"),
+            **_or_nan(pixel_metrics, PIXEL_METRICS, scores, test.masks(category),
+                      f"{test.where(category)}: test pixels", "pixel"),
             "num_test": len(labels), "num_anomalous": int(labels.sum()),
         }
     return _write(per_category, metrics_json, metrics_csv, model_path, manifest_path)
+
+
+def _image_scores(maps: np.ndarray) -> np.ndarray:
+    """The image score of each map [R, H, W]: its maximum, [R]."""
+    return maps.reshape(len(maps), -1).max(1)
+
+
+def _or_nan(metrics, names: tuple[str, ...], scores: np.ndarray, labels: np.ndarray,
+            what: str, kind: str) -> dict[str, float]:
+    """``metrics(scores, labels)``, or NaN for each of ``names`` (and a warning naming ``what``)
+    when the labels hold a single class."""
+    if both_classes(labels):
+        return metrics(scores, labels)
+    anomalous = int(np.count_nonzero(labels))
+    warnings.warn(f"{what}: {anomalous} anomalous of {np.size(labels)}; the {kind} metrics need"
+                  " both normal and anomalous ones and are NaN (n/a in the tables)", stacklevel=3)
+    return dict.fromkeys(names, math.nan)
 
 
 def evaluate_snapshots(model_path: str | os.PathLike, manifest_path: str | os.PathLike,
@@ -176,9 +213,12 @@ def evaluate_snapshots(model_path: str | os.PathLike, manifest_path: str | os.Pa
             scores = category_maps(model, test, category, settings, device)
             records.append({
                 "epoch": epoch, "category": category,
-                "image_auroc": roc_auc(scores.reshape(len(scores), -1).max(1),
-                                       test.labels(category)),
-                "pixel_auroc": roc_auc(scores.ravel(), test.masks(category).ravel()),
+                **_or_nan(lambda s, y: {"image_auroc": roc_auc(s, y)}, ("image_auroc",),
+                          _image_scores(scores), test.labels(category),
+                          f"{test.where(category)}, snapshot {epoch}: test images", "image"),
+                **_or_nan(lambda s, y: {"pixel_auroc": roc_auc(s.ravel(), y.ravel())},
+                          ("pixel_auroc",), scores, test.masks(category),
+                          f"{test.where(category)}, snapshot {epoch}: test pixels", "pixel"),
             })
     table = pd.DataFrame(records, columns=["epoch", "category", "image_auroc", "pixel_auroc"])
     replace_atomically(out_csv, lambda tmp: table.to_csv(tmp, index=False, float_format="%.6f"))
@@ -188,11 +228,18 @@ def evaluate_snapshots(model_path: str | os.PathLike, manifest_path: str | os.Pa
 def _write(per_category: dict, metrics_json, metrics_csv, model_path, manifest_path) -> dict:
     table = pd.DataFrame.from_dict(per_category, orient="index")
     metric_names = [c for c in table.columns if not c.startswith("num_")]
-    mean = table[metric_names].mean().to_dict()
+    mean = table[metric_names].mean().to_dict()  # skips NaN: over the categories that have it
     result = {"model": str(model_path), "manifest": str(manifest_path),
-              "categories": per_category, "mean": mean, "provenance": provenance()}
+              "categories": {c: _nan_to_none(values) for c, values in per_category.items()},
+              "mean": _nan_to_none(mean), "provenance": provenance()}
     replace_atomically(metrics_json, lambda tmp: tmp.write_text(json.dumps(result, indent=2)))
     table.loc["mean", metric_names] = pd.Series(mean)
     table.index.name = "category"
     replace_atomically(metrics_csv, lambda tmp: table.to_csv(tmp, float_format="%.6f"))
     return result
+
+
+def _nan_to_none(values: dict) -> dict:
+    """NaN becomes None (JSON null: NaN is not JSON)."""
+    return {key: None if isinstance(v, float) and math.isnan(v) else v
+            for key, v in values.items()}

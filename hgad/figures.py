@@ -24,7 +24,7 @@ from hgad.atomic import PathLike
 from hgad.data.images import load_image, load_mask
 from hgad.data.manifest import class_names, read_manifest, select_split
 from hgad.evaluate import file_stem
-from hgad.metrics import pro_curve_points, roc_curve_points
+from hgad.metrics import both_classes, pro_curve_points, roc_curve_points
 from hgad.plots import qualitative_grid, roc_pro_curves, select_examples
 
 MAX_FPR = 0.3  # the AUPRO integration limit of hgad.metrics.pixel_metrics (its default)
@@ -72,10 +72,6 @@ def image_scores(maps: np.ndarray) -> np.ndarray:
     return np.array([np.max(m) for m in maps], dtype=np.float32)
 
 
-def _two_classes(labels: np.ndarray) -> bool:
-    return 0 < np.count_nonzero(labels) < labels.size
-
-
 def category_curves(maps_dir: PathLike, manifest_path: PathLike, max_fpr: float = MAX_FPR,
                     max_points: int | None = 1000) -> dict[str, dict[str, Curve]]:
     """The input of :func:`hgad.plots.roc_pro_curves`: per category, ``image_roc``,
@@ -89,10 +85,10 @@ def category_curves(maps_dir: PathLike, manifest_path: PathLike, max_fpr: float 
     for item in category_maps(maps_dir, manifest_path):
         entry = {}
         labels = item.labels
-        if _two_classes(labels):
+        if both_classes(labels):
             entry["image_roc"] = roc_curve_points(image_scores(item.maps), labels, max_points)
         masks = item.masks()
-        if _two_classes(masks):
+        if both_classes(masks):
             entry["pixel_roc"] = roc_curve_points(item.maps, masks, max_points)
             entry["pro"] = pro_curve_points(item.maps, masks, max_fpr, max_points)
         curves[item.category] = entry

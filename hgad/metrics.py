@@ -156,6 +156,17 @@ class _CurveSums:
         return 0.5 * self.pro_area2 / self.max_fpr
 
 
+IMAGE_METRICS = ("image_auroc", "image_ap", "image_f1_max")
+PIXEL_METRICS = ("pixel_auroc", "pixel_ap", "pixel_f1_max", "pixel_iou_max", "pixel_aupro")
+
+
+def both_classes(labels: ArrayLike) -> bool:
+    """Whether ``labels`` (any shape, non-zero = anomalous) hold normal and anomalous samples:
+    the metrics of this module need both."""
+    labels = np.asarray(labels)
+    return 0 < np.count_nonzero(labels) < labels.size
+
+
 def _check_both_classes(n_pos: int, n_total: int, what: str) -> None:
     if n_pos == 0 or n_pos == n_total:
         raise ValueError(
@@ -198,11 +209,8 @@ def image_metrics(scores: ArrayLike, labels: ArrayLike) -> dict[str, float]:
     Labels: non-zero = anomalous. Raises ValueError if the labels hold a single class.
     """
     sums = _curve_1d(scores, labels)
-    return {
-        "image_auroc": sums.roc_auc,
-        "image_ap": sums.average_precision,
-        "image_f1_max": sums.f1_max,
-    }
+    return dict(zip(IMAGE_METRICS, (sums.roc_auc, sums.average_precision, sums.f1_max),
+                    strict=True))
 
 
 def _regions(masks: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
@@ -280,13 +288,8 @@ def pixel_metrics(maps: ArrayLike, masks: ArrayLike, max_fpr: float = 0.3) -> di
     Raises ValueError if the masks hold a single class or the maps hold NaN.
     """
     sums = _pixel_curve(maps, masks, max_fpr)
-    return {
-        "pixel_auroc": sums.roc_auc,
-        "pixel_ap": sums.average_precision,
-        "pixel_f1_max": sums.f1_max,
-        "pixel_iou_max": sums.iou_max,
-        "pixel_aupro": sums.aupro,
-    }
+    return dict(zip(PIXEL_METRICS, (sums.roc_auc, sums.average_precision, sums.f1_max,
+                                    sums.iou_max, sums.aupro), strict=True))
 
 
 def aupro(maps: ArrayLike, masks: ArrayLike, max_fpr: float = 0.3) -> float:

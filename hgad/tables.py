@@ -15,6 +15,7 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from hgad.atomic import PathLike, replace_atomically
@@ -22,12 +23,16 @@ from hgad.atomic import PathLike, replace_atomically
 PAPER_RESULTS = Path(__file__).parent / "resources" / "paper_results.csv"
 AUROC_METRICS = ("image_auroc", "pixel_auroc")
 MISSING = "–"
+NOT_AVAILABLE = "n/a"  # our metric is NaN: the category's test set cannot give it
 BEST_LABEL = "Best† Image/Pixel (test-selected)"
 BEST_EPOCHS_LABEL = "Best† sub-epoch (image / pixel)"
 _BEST_NOTE = ("† Paper protocol, not a result: the reference code evaluates on the test set after"
               " every sub-epoch and reports the best image and the best pixel AUROC, each at its"
               " own sub-epoch. That selects the model on the test data. The headline columns are"
               " the final model's.")
+_NAN_NOTE = ("n/a: the metric needs normal and anomalous test images (pixels, for the pixel"
+             " metrics), and the category's test set lacks one of them. Means over categories"
+             " skip n/a: they are over the categories that have the metric.")
 _WORDS = {"image": "Image", "pixel": "Pixel", "auroc": "AUROC", "ap": "AP", "f1": "F1",
           "iou": "IoU", "aupro": "AUPRO"}
 _DEMO_NOTE = ("> The `demo` dataset is a smoke test of the pipeline, not a benchmark: its numbers"
@@ -142,10 +147,12 @@ def best_selected(snapshot_files: Mapping[int, PathLike]) -> pd.DataFrame:
     over categories is chosen (on the test set: this is model selection on test data); the
     per-category values at that snapshot are then averaged over seeds. One row per category plus
     ``mean``; columns ``best_<metric>_mean``, ``best_<metric>_std`` and ``best_<metric>_epochs``
-    (the chosen sub-epoch of each seed, e.g. ``"16, 24"``). Seeds without snapshots are left out;
-    without any, the frame has no columns.
+    (the chosen sub-epoch of each seed, e.g. ``"16, 24"``); ``attrs["epochs"]`` lists the
+    sub-epochs it chose among. Seeds without snapshots are left out; without any, the frame has
+    no columns.
     """
-    tables = {seed: pd.read_csv(path, dtype={"category": str}, keep_default_na=False)
+    tables = {seed: pd.read_csv(path, dtype={"category": str}, keep_default_na=False,
+                                na_values={metric: [""] for metric in AUROC_METRICS})
               for seed, path in snapshot_files.items()}
     tables = {seed: table for seed, table in tables.items() if not table.empty}
     if not tables:  # no snapshot was kept (snapshot_every larger than the schedule)
@@ -155,7 +162,8 @@ def best_selected(snapshot_files: Mapping[int, PathLike]) -> pd.DataFrame:
         chosen, epochs = [], []
         for seed, table in tables.items():
             wide = table.pivot(index="epoch", columns="category", values=metric)
-            best_epoch = wide.mean(axis=1).idxmax()
+            means = wide.mean(axis=1)  # skips NaN (a category without anomalies)
+            best_epoch = means.idxmax() if means.notna().any() else means.index[-1]
             row = wide.loc[best_epoch]
             chosen.append(pd.concat([row, pd.Series({"mean": row.mean()})]).rename(seed))
             epochs.append(str(best_epoch))
@@ -163,7 +171,9 @@ def best_selected(snapshot_files: Mapping[int, PathLike]) -> pd.DataFrame:
         columns[f"best_{metric}_mean"] = values.mean(axis=1)
         columns[f"best_{metric}_std"] = values.std(axis=1)
         columns[f"best_{metric}_epochs"] = pd.Series(", ".join(epochs), index=values.index)
-    return pd.DataFrame(columns).rename_axis("category")
+    best = pd.DataFrame(columns).rename_axis("category")
+    best.attrs["epochs"] = sorted({int(e) for table in tables.values() for e in table["epoch"]})
+    return best
 
 
 # --- formatting ----------------------------------------------------------------------------
@@ -177,9 +187,14 @@ def _pct(value: float) -> str:
     return MISSING if pd.isna(value) else f"{100 * value:.1f}"
 
 
+def _ours(value: float) -> str:
+    """One of our numbers: NaN is a metric the test set cannot give, ``n/a``."""
+    return NOT_AVAILABLE if pd.isna(value) else _pct(value)
+
+
 def _pct_std(mean: float, std: float) -> str:
-    """``98.4 ± 0.3``; just ``98.4`` without a std (one seed)."""
-    return _pct(mean) if pd.isna(std) or pd.isna(mean) else f"{_pct(mean)} ± {100 * std:.1f}"
+    """``98.4 ± 0.3``; just ``98.4`` without a std (one seed); ``n/a`` for NaN."""
+    return _ours(mean) if pd.isna(std) or pd.isna(mean) else f"{_pct(mean)} ± {100 * std:.1f}"
 
 
 def _points(delta: float) -> str:
@@ -201,7 +216,7 @@ def format_auroc(numbers: pd.DataFrame) -> pd.DataFrame:
     """:func:`auroc_numbers` (or rows of it) as the paper's table; see :func:`auroc_table`."""
     image, pixel = AUROC_METRICS
     table = pd.DataFrame({_label(m): _pct_std_column(numbers, m) for m in AUROC_METRICS})
-    table["Image/Pixel AUROC"] = _pair(numbers[f"{image}_mean"], numbers[f"{pixel}_mean"], _pct)
+    table["Image/Pixel AUROC"] = _pair(numbers[f"{image}_mean"], numbers[f"{pixel}_mean"], _ours)
     if f"paper_{image}" in numbers:
         table["Paper Image/Pixel"] = _pair(numbers[f"paper_{image}"], numbers[f"paper_{pixel}"],
                                            _pct)
@@ -209,7 +224,7 @@ def format_auroc(numbers: pd.DataFrame) -> pd.DataFrame:
                                        _points)
     if f"best_{image}_mean" in numbers:
         table[BEST_LABEL] = _pair(numbers[f"best_{image}_mean"], numbers[f"best_{pixel}_mean"],
-                                  _pct)
+                                  _ours)
         table[BEST_EPOCHS_LABEL] = (numbers[f"best_{image}_epochs"].astype(str) + " / "
                                     + numbers[f"best_{pixel}_epochs"].astype(str))
     return table
@@ -297,16 +312,33 @@ def mean_caveat(dataset: str, long: pd.DataFrame, paper: pd.DataFrame) -> str | 
             " compares different sets of categories.")
 
 
+def best_note(epochs: list[int]) -> str:
+    """The † note, saying which sub-epochs (sorted ``epochs``) the selection chose among."""
+    steps = set(np.diff([0, *epochs]))
+    if steps == {1}:
+        chosen = "Here too it chose among the snapshots of every sub-epoch."
+    elif len(steps) == 1:
+        chosen = (f"Here it chose among snapshots taken every {epochs[0]} sub-epochs only"
+                  f" (after sub-epochs {epochs[0]}, {2 * epochs[0]}, …, {epochs[-1]};"
+                  " `train.snapshot_every`), not after every sub-epoch as the reference code.")
+    else:
+        chosen = (f"Here it chose among the snapshots of sub-epochs {', '.join(map(str, epochs))}"
+                  " only.")
+    return f"{_BEST_NOTE} {chosen}"
+
+
 def _notes(dataset: str, seed_commits: Mapping[int, str], caveat: str | None,
-           with_paper: bool, with_best: bool = False) -> list[str]:
+           with_paper: bool, best: str | None = None, with_nan: bool = False) -> list[str]:
     notes = [source_line(seed_commits),
              "Percent; mean ± standard deviation over seeds. The `mean` row is the mean over"
              " categories within each seed, then over seeds."]
+    if with_nan:
+        notes.append(_NAN_NOTE)
     if with_paper:
         notes.append("Paper: the numbers published for HGAD (ECCV 2024). Δ = ours − paper, in"
                      " percentage points.")
-    if with_best:
-        notes.append(_BEST_NOTE)
+    if best is not None:
+        notes.append(best)
     if caveat is not None:
         notes.append(f"> Note: {caveat}")
     if dataset == "demo":
@@ -330,16 +362,19 @@ def write_tables(dataset: str, metrics_files: Mapping[int, PathLike], out_md: Pa
     seed_commits = commits(metrics_files)
     paper = load_paper_results(paper_path)
     numbers = auroc_numbers(dataset, long, paper)
-    if snapshot_files:
-        numbers = numbers.join(best_selected(snapshot_files))
+    best = best_selected(snapshot_files) if snapshot_files else pd.DataFrame()
+    numbers = numbers.join(best)
     table = format_auroc(numbers)
+    auroc_nan = long[long["metric"].isin(AUROC_METRICS)]["value"].isna().any()
     notes = _notes(dataset, seed_commits, mean_caveat(dataset, long, paper),
                    with_paper="paper_image_auroc" in numbers,
-                   with_best="best_image_auroc_mean" in numbers)
+                   best=best_note(best.attrs["epochs"]) if not best.empty else None,
+                   with_nan=auroc_nan)
     _write_text(out_md, _document(f"HGAD on {dataset}: image and pixel AUROC", notes, table))
     _write_csv(out_csv, numbers)
     if out_full_md is not None:
-        notes = _notes(dataset, seed_commits, caveat=None, with_paper=False)
+        notes = _notes(dataset, seed_commits, caveat=None, with_paper=False,
+                       with_nan=long["value"].isna().any())
         _write_text(out_full_md, _document(f"HGAD on {dataset}: all metrics", notes,
                                            full_table(dataset, long)))
     if out_full_csv is not None:
@@ -364,6 +399,9 @@ def write_summary(metrics_files: Mapping[str, Mapping[int, PathLike]], out_md: P
                for dataset, files in metrics_files.items()]
     notes = ["\n".join(sources),
              "Percent; mean over categories, mean ± standard deviation over seeds."]
+    if any(long[long["metric"].isin(AUROC_METRICS)]["value"].isna().any()
+           for long in longs.values()):
+        notes.append(_NAN_NOTE)
     if "paper_image_auroc" in numbers:
         notes.append("Paper: the numbers published for HGAD (ECCV 2024). Δ = ours − paper, in"
                      " percentage points; – where the paper has no such dataset.")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 from miniature import write_btad, write_image, write_mask, write_mvtec, write_visa
+from PIL import Image
 
 from hgad.data import checks
 from hgad.data.checks import ALL, check_manifest
@@ -122,3 +124,24 @@ def test_every_problem_is_counted_and_the_first_listed(mvtec, monkeypatch):
     with pytest.raises(ManifestError, match=f"and {len(masks) - 1} more$") as error:
         check_manifest(mvtec, progress=False)
     assert masks[0] in str(error.value) and masks[1] not in str(error.value)
+
+
+def test_16_bit_image_passes_and_float_image_is_refused(mvtec):
+    grey16, floating = (Path(image) for image in mvtec.loc[mvtec["label"] == 0, "image"][:2])
+    Image.fromarray(np.full((16, 16), 40_000, dtype=np.uint16)).save(grey16)
+    check_manifest(mvtec, progress=False)
+    Image.fromarray(np.zeros((16, 16), dtype=np.float32), "F").save(floating.with_suffix(".tiff"))
+    frame = mvtec.replace({str(floating): str(floating.with_suffix(".tiff"))})
+    with pytest.raises(ManifestError, match=f"{floating.with_suffix('.tiff')}: floating-point"):
+        check_manifest(frame, progress=False)
+
+
+def test_category_without_anomalous_test_images_is_a_warning(mvtec):
+    frame = mvtec[~((mvtec["category"] == "grid") & (mvtec["label"] == 1))]
+    with pytest.warns(UserWarning) as caught:
+        check_manifest(frame, progress=False)
+    messages = [str(w.message) for w in caught]
+    assert messages == [
+        "dataset mvtec, category grid: the test set holds no anomalous image (2 test images);"
+        " its image-level metrics (and, without anomalous pixels, its pixel-level ones) cannot"
+        " be computed and will be reported as n/a"]

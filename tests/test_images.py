@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import struct
+import zlib
+
 import numpy as np
 import pytest
 import torch
@@ -112,3 +115,48 @@ def test_load_mask_16_bit_and_1_bit(tmp_path):
     binary[:3] = 255
     Image.fromarray(binary, "L").convert("1").save(tmp_path / "m1.png")
     assert np.array_equal(load_mask(str(tmp_path / "m1.png"), 8), binary != 0)
+
+
+def _png_16bit_rgb(path, pixels: np.ndarray) -> None:
+    """A 16-bit-per-channel RGB PNG of ``pixels`` [H, W, 3] uint16 (Pillow cannot write one)."""
+    height, width, _ = pixels.shape
+    rows = b"".join(b"\x00" + row.astype(">u2").tobytes() for row in pixels)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+                     + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def test_16_bit_grey_png_scores_like_its_8_bit_version(tmp_path):
+    # a full-range 16-bit gradient: clipped to 8 bits it would be almost all white
+    pixels = np.linspace(0, 65535, 24 * 36).reshape(24, 36).astype(np.uint16)
+    Image.fromarray(pixels).save(tmp_path / "16.png")
+    Image.fromarray((pixels >> 8).astype(np.uint8), "L").save(tmp_path / "8.png")
+    assert Image.open(tmp_path / "16.png").mode == "I;16"
+    sixteen = load_image(str(tmp_path / "16.png"), 16, MEAN, STD)
+    eight = load_image(str(tmp_path / "8.png"), 16, MEAN, STD)
+    assert torch.equal(sixteen, eight)
+    assert sixteen.std() > 0.5  # not a constant image
+
+
+def test_16_bit_rgb_png_scores_like_its_8_bit_version(tmp_path):
+    pixels = np.random.default_rng(0).integers(0, 65536, (24, 36, 3)).astype(np.uint16)
+    _png_16bit_rgb(tmp_path / "16.png", pixels)
+    Image.fromarray((pixels >> 8).astype(np.uint8), "RGB").save(tmp_path / "8.png")
+    assert torch.equal(load_image(str(tmp_path / "16.png"), 16, MEAN, STD),
+                       load_image(str(tmp_path / "8.png"), 16, MEAN, STD))
+
+
+@pytest.mark.parametrize(("pixels", "mode", "message"), [
+    (np.full((8, 8), 0.5, dtype=np.float32), "F", "floating-point image"),
+    (np.full((8, 8), 100_000, dtype=np.int32), "I", "32-bit integer image with values"),
+])
+def test_image_without_8_or_16_bit_intensities_is_refused(tmp_path, pixels, mode, message):
+    path = tmp_path / "x.tiff"
+    Image.fromarray(pixels, mode).save(path)
+    with pytest.raises(ValueError, match=f"{path}: {message}"):
+        load_image(str(path), 8, MEAN, STD)

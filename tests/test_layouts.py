@@ -175,3 +175,24 @@ def test_published_counts():
     assert PUBLISHED_COUNTS["mvtec"] == {"train": {"total": 3629}, "test": {"total": 1725}}
     assert PUBLISHED_COUNTS["visa"]["train"] == {"total": 8659}
     assert PUBLISHED_COUNTS["visa"]["test"] == {"normal": 962, "anomalous": 1200}
+
+
+def test_categories_under_a_wrapper_folder_name_the_root_to_use(tmp_path):
+    write_mvtec(tmp_path / "mvtec_anomaly_detection")
+    (tmp_path / "readme.txt").write_text("downloaded by hand\n")
+    wrapper = tmp_path / "mvtec_anomaly_detection"
+    with pytest.raises(ManifestError) as error:
+        build_manifest("mvtec", tmp_path, "mvtec")
+    assert str(error.value) == (
+        f"{tmp_path}: no categories found: found one folder 'mvtec_anomaly_detection' holding"
+        f" {len(class_names(build_manifest('mvtec', wrapper, 'mvtec')))} category folder(s);"
+        f" set root: {wrapper}")
+
+
+def test_no_categories_says_what_the_top_level_holds(tmp_path):
+    (tmp_path / "images").mkdir()
+    (tmp_path / "notes.txt").write_text("\n")
+    with pytest.raises(ManifestError, match=(
+            "no categories found: found 1 folder\\(s\\) \\('images'\\) and 1 file\\(s\\), none a"
+            " category folder")):
+        build_manifest("folder", tmp_path, "mine")

@@ -11,7 +11,7 @@ import torch
 from conftest import CPU, Run, run_train
 
 from hgad.evaluate import evaluate, evaluate_snapshots
-from hgad.tables import BEST_LABEL, best_selected, write_tables
+from hgad.tables import BEST_LABEL, best_note, best_selected, write_tables
 
 
 def test_snapshots_are_kept_and_scored(tmp_path, caches, manifest_path, tiny_settings):
@@ -77,6 +77,16 @@ def test_table_marks_best_columns_as_test_selected(tmp_path):
     assert table.loc["mean", BEST_LABEL] == "90.0/80.0"
     text = (tmp_path / "t.md").read_text()
     assert "test-selected" in text and "selects the model on the test data" in text
+    assert ("chose among snapshots taken every 8 sub-epochs only (after sub-epochs 8, 16, …, 16;"
+            in text)
+
+
+def test_best_note_names_the_sub_epochs_chosen_among():
+    every = "Here too it chose among the snapshots of every sub-epoch."
+    assert best_note([1, 2, 3]).endswith(every)
+    assert "every 8 sub-epochs only (after sub-epochs 8, 16, …, 200;" in best_note(
+        list(range(8, 201, 8)))
+    assert best_note([3, 5]).endswith("chose among the snapshots of sub-epochs 3, 5 only.")
 
 
 def test_no_snapshots_kept_gives_no_best_columns(tmp_path):

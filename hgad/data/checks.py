@@ -2,8 +2,11 @@
 
 Problems that make a dataset unusable raise :class:`~hgad.data.manifest.ManifestError` naming
 each file: an anomalous image without its mask, a missing, unreadable or truncated image or
-mask, a mask whose size differs from its image, a category without training or test images.
-Counts that differ from the published ones are only a warning.
+mask, an image in a pixel format that cannot be scaled to the backbone's input (float, or
+integers beyond 16 bits; 16-bit images are scaled), a mask whose size differs from its image, a
+category without training or test images. Counts that differ from the published ones, and a
+category whose test set holds no anomalous image (its image and pixel metrics cannot be
+computed), are only warnings.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
+from hgad.data.images import unsupported_mode
 from hgad.data.manifest import SPLITS, ManifestError
 
 KINDS = ("normal", "anomalous", "total")
@@ -41,11 +45,15 @@ def _empty_categories(table: pd.DataFrame) -> list[str]:
 
 
 def _open(path: str, what: str) -> tuple[tuple[int, int] | None, str | None]:
-    """(size, None) for a fully decodable image file, (None, problem) otherwise."""
+    """(size, None) for a fully decodable image file, (None, problem) otherwise.
+
+    An image (not a mask) must also have a pixel format the backbone's input can be made from.
+    """
     try:
         with Image.open(path) as image:
             image.load()
-            return image.size, None
+            problem = unsupported_mode(image) if what == "image" else None
+            return (None, f"{path}: {problem}") if problem else (image.size, None)
     except FileNotFoundError:
         return None, f"{path}: {what} file missing"
     except (OSError, SyntaxError, ValueError) as err:
@@ -109,6 +117,19 @@ def _warn_mismatches(report: pd.DataFrame) -> None:
                 )
 
 
+def _warn_single_class(table: pd.DataFrame, dataset: str) -> None:
+    """Warn for every category whose test images are all normal or all anomalous."""
+    test = table[table["split"] == "test"]
+    for row in test[(test["anomalous"] == 0) | (test["normal"] == 0)].itertuples(index=False):
+        missing = "anomalous" if row.anomalous == 0 else "normal"
+        warnings.warn(
+            f"dataset {dataset}, category {row.category}: the test set holds no {missing} image"
+            f" ({row.total} test images); its image-level metrics (and, without anomalous"
+            " pixels, its pixel-level ones) cannot be computed and will be reported as n/a",
+            stacklevel=3,
+        )
+
+
 def _listing(problems: list[str]) -> str:
     """The error text: how many problems, then the first :data:`MAX_LISTED` of them."""
     lines = problems[:MAX_LISTED]
@@ -125,13 +146,15 @@ def check_manifest(
     The table has columns category, split, normal, anomalous, total and ends with one ``(all)``
     row per split, beside which ``published_*`` columns hold ``expected_counts`` ({split:
     {"normal"|"anomalous"|"total": n}}, e.g. from :data:`hgad.data.layouts.PUBLISHED_COUNTS`;
-    give them only when no category was left out). A difference is a warning. Unusable files
-    raise :class:`ManifestError` listing each file and its problem.
+    give them only when no category was left out). A difference is a warning, and so is a
+    category whose test images are all normal or all anomalous. Unusable files raise
+    :class:`ManifestError` listing each file and its problem.
     """
     table = count_table(frame)
     problems = _empty_categories(table) + _file_problems(frame, progress)
     if problems:
         raise ManifestError(_listing(problems))
+    _warn_single_class(table, frame["dataset"].iloc[0])
     report = _with_published(table, expected_counts or {})
     _warn_mismatches(report)
     return report

@@ -3,6 +3,12 @@
 Images: shorter side resized to ``img_size`` (Lanczos), centre crop, RGB float in [0, 1],
 normalised with ``mean``/``std``. Masks: resized to ``msk_size`` (nearest), centre crop,
 binarised (any non-zero pixel is anomalous).
+
+16-bit images (common from industrial cameras) are scaled to 8 bits (value >> 8) before
+anything else, so they score exactly like their 8-bit versions: Pillow opens a 16-bit greyscale
+PNG as mode ``I;16`` (or ``I``), which its RGB conversion would clip to white, and already reads
+16-bit colour PNGs as 8-bit ``RGB``. Modes that hold no 8- or 16-bit intensities (float images,
+integers beyond 16 bits) are refused, naming the file (:func:`unsupported_mode`).
 """
 
 from __future__ import annotations
@@ -23,12 +29,41 @@ def _resize_shorter_and_crop(image: Image.Image, size: int, resample: int) -> Im
     return ImageOps.fit(resized, (size, size), method=resample, centering=(0.5, 0.5))
 
 
+SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+SIXTEEN_BIT_MAX = 65535
+
+
+def unsupported_mode(image: Image.Image) -> str | None:
+    """Why an opened image cannot become the backbone's input, or None if it can."""
+    if image.mode == "F":
+        return "floating-point image (mode F) is not supported: save it as 8- or 16-bit"
+    if image.mode == "I":
+        low, high = image.getextrema()
+        if low < 0 or high > SIXTEEN_BIT_MAX:
+            return (f"32-bit integer image with values {low}..{high} is not supported: "
+                    "save it as 8- or 16-bit")
+    return None
+
+
+def to_rgb(image: Image.Image, path: str) -> Image.Image:
+    """An opened image as 8-bit RGB; 16-bit greyscale is scaled (>> 8), not clipped.
+
+    Raises ValueError naming ``path`` for the modes of :func:`unsupported_mode`.
+    """
+    problem = unsupported_mode(image)
+    if problem:
+        raise ValueError(f"{path}: {problem}")
+    if image.mode in SIXTEEN_BIT_MODES:
+        image = Image.fromarray((np.asarray(image).astype(np.uint32) >> 8).astype(np.uint8), "L")
+    return image.convert("RGB")
+
+
 def load_image(
     path: str, img_size: int, mean: Sequence[float], std: Sequence[float]
 ) -> torch.Tensor:
     """Load an image file as a normalised float32 tensor [3, img_size, img_size]."""
     with Image.open(path) as image:
-        rgb = image.convert("RGB")
+        rgb = to_rgb(image, path)
     rgb = _resize_shorter_and_crop(rgb, img_size, Image.LANCZOS)
     array = np.asarray(rgb, dtype=np.float32) / 255.0
     tensor = torch.from_numpy(array).permute(2, 0, 1)

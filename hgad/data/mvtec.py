@@ -40,7 +40,8 @@ def select_categories(where: Path, found: Iterable[str], categories: list[str] |
     """The wanted categories among those ``found`` (None or [] = all of them)."""
     found = sorted(found)
     if not found:
-        raise ManifestError(f"{where}: no categories found")
+        hint = f": {top_level(where)}" if where.is_dir() else ""
+        raise ManifestError(f"{where}: no categories found{hint}")
     unknown = sorted(set(categories or []) - set(found))
     if unknown:
         raise ManifestError(f"{where}: categories not found: {', '.join(unknown)}")
@@ -50,6 +51,32 @@ def select_categories(where: Path, found: Iterable[str], categories: list[str] |
 def category_folders(root: Path) -> list[str]:
     """Names of the sub-folders of ``root`` that hold a ``train/`` folder."""
     return [p.name for p in root.iterdir() if (p / "train").is_dir()]
+
+
+def _names(paths: list[Path], limit: int = 5) -> str:
+    shown = ", ".join(repr(p.name) for p in paths[:limit])
+    return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
+
+
+def top_level(root: Path) -> str:
+    """What ``root`` (which holds no category folder) holds, and which folder to give as ``root:``
+    when one folder wraps the categories (an archive's top folder)."""
+    entries = sorted(p for p in root.iterdir() if not p.name.startswith("."))
+    folders = [p for p in entries if p.is_dir()]
+    wrappers = [(p, len(category_folders(p))) for p in folders]
+    wrappers = [(p, count) for p, count in wrappers if count]
+    if len(wrappers) == 1:
+        (folder, count), = wrappers
+        found = (f"one folder {folder.name!r} holding" if len(folders) == 1 else
+                 f"{len(folders)} folders, of which {folder.name!r} holds")
+        return f"found {found} {count} category folder(s); set root: {folder}"
+    found = f"{len(folders)} folder(s)" + (f" ({_names(folders)})" if folders else "")
+    found += f" and {len(entries) - len(folders)} file(s)"
+    if wrappers:
+        return (f"found {found}; several hold category folders ({_names([w for w, _ in wrappers])}"
+                "): set root: to the one to use")
+    return (f"found {found}, none a category folder (one holding train/ and test/) or a folder"
+            " of them")
 
 
 def manifest_row(dataset: str, category: str, split: str, label: int, defect: str, image: Path,
