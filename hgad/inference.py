@@ -24,7 +24,7 @@ from hgad.config import EvalSettings
 from hgad.features.backbone import create_backbone
 from hgad.features.cache import CacheMeta
 from hgad.model import HGADModel
-from hgad.score import Normalizer, anomaly_maps, fit_normalizer, level_maps
+from hgad.score import Normalizer, anomaly_maps, fit_normalizer, image_scores, level_maps
 
 FEATURE_FIELDS = ("backbone", "weights", "out_index", "img_size", "levels", "mean", "std", "dtype")
 
@@ -51,11 +51,6 @@ def feature_record(meta: CacheMeta) -> dict:
     record["mean"], record["std"] = list(meta.mean), list(meta.std)
     record["weights_digest"] = weights_digest(meta.backbone, meta.weights, meta.out_index)
     return record
-
-
-def image_scores(maps: np.ndarray) -> np.ndarray:
-    """Image scores (map maxima) [R] of anomaly maps [R, S, S]."""
-    return maps.reshape(len(maps), -1).max(1)
 
 
 def normalizer_from_record(entry: dict) -> Normalizer:

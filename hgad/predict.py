@@ -26,10 +26,10 @@ from hgad.config import FeatureSettings
 from hgad.evaluate import load_model_file
 from hgad.features.backbone import create_backbone
 from hgad.features.extract import ImageFiles, multiscale_features
-from hgad.inference import FEATURE_FIELDS, image_scores, normalizer_from_record, tensor_digest
+from hgad.inference import FEATURE_FIELDS, normalizer_from_record, tensor_digest
 from hgad.model import HGADModel
 from hgad.prior import log_likelihood, negative_entropy
-from hgad.score import KINDS, anomaly_maps
+from hgad.score import KINDS, anomaly_maps, image_scores
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 COLUMNS = ["image", "category", "predicted_category", "confidence", "score", "threshold",
