@@ -63,6 +63,12 @@ class EvalSettings:
     normalization: str
     gaussian_sigma: float
     batch_size: int
+    class_conditioning: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class KnnSettings:
+    coreset_fraction: float
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,7 @@ class Settings:
     model: ModelSettings
     train: TrainSettings
     evaluate: EvalSettings
+    knn: KnnSettings
     device: str
 
 
@@ -89,6 +96,7 @@ def settings_from_config(config: dict[str, Any]) -> Settings:
         model=_section(ModelSettings, config["model"]),
         train=_section(TrainSettings, config["train"]),
         evaluate=_section(EvalSettings, config["evaluate"]),
+        knn=_section(KnnSettings, config["knn"]),
         device=config["device"],
     )
 

@@ -1,8 +1,9 @@
 """Evaluation of a trained model on a dataset's cached test features, per category.
 
 Writes the anomaly maps of each category to ``<maps_dir>/<category>.npy`` (float16
-[N, msk_size, msk_size], memory-mappable) and every metric per category plus the mean over
-categories to a JSON and a CSV file.
+[N, msk_size, msk_size], memory-mappable; the ``oracle`` maps) and every metric per category
+plus the mean over categories to a JSON and a CSV file, once per class-conditioning variant
+(:mod:`hgad.conditioning`; ``predicted_`` and ``agnostic_`` prefixes).
 
 A metric needs normal and anomalous samples: a category whose test images are all normal (or
 all anomalous) gets NaN for the image metrics, one without anomalous (or normal) pixels NaN for
@@ -25,6 +26,7 @@ import torch
 from tqdm import tqdm
 
 from hgad.atomic import replace_atomically
+from hgad.conditioning import ConditionedMaps, conditioned_level_maps, variant_anomaly_maps
 from hgad.config import Settings
 from hgad.data.images import load_mask
 from hgad.data.manifest import class_names, manifest_hash, read_manifest, select_split
@@ -156,21 +158,56 @@ def evaluate(model_path: str | os.PathLike, manifest_path: str | os.PathLike,
     test = load_test_set(manifest_path, test_cache, settings, train_cache)
     maps_dir = Path(maps_dir)
     maps_dir.mkdir(parents=True, exist_ok=True)
+    variants = settings.evaluate.class_conditioning
+    test_maps = _conditioned_maps(model, test, variants, settings, device, train=False)
+    reference = None
+    if test.train_arrays is not None:
+        reference = _conditioned_maps(model, test, tuple(v for v in variants if v != "predicted"),
+                                      settings, device, train=True)
+    scores = variant_anomaly_maps(test_maps, reference, model.class_names, variants,
+                                  settings.evaluate.msk_size, settings.evaluate.gaussian_sigma)
     per_category = {}
-    for category in tqdm(model.class_names, desc="evaluate", unit="category"):
-        if len(test.indices(category)) == 0:
-            continue
-        scores = category_maps(model, test, category, settings, device)
-        np.save(maps_dir / f"{file_stem(category)}.npy", scores.astype(np.float16))
+    for category, by_variant in scores.items():
+        np.save(maps_dir / f"{file_stem(category)}.npy", by_variant["oracle"].astype(np.float16))
         labels = test.labels(category)
-        per_category[category] = {
-            **_or_nan(image_metrics, IMAGE_METRICS, _image_scores(scores), labels,
-                      f"{test.where(category)}: test images", "image"),
-            **_or_nan(pixel_metrics, PIXEL_METRICS, scores, test.masks(category),
-                      f"{test.where(category)}: test pixels", "pixel"),
-            "num_test": len(labels), "num_anomalous": int(labels.sum()),
-        }
+        metrics = {}
+        for variant, maps in by_variant.items():
+            prefix = "" if variant == "oracle" else f"{variant}_"
+            found = map_metrics(maps, labels, test.masks(category), test.where(category))
+            metrics.update({prefix + name: value for name, value in found.items()})
+        if "predicted" in variants:
+            index = model.class_names.index(category)
+            metrics["predicted_class_accuracy"] = float(
+                np.mean(test_maps[category].predicted == index))
+        per_category[category] = {**metrics, "num_test": len(labels),
+                                  "num_anomalous": int(labels.sum())}
     return _write(per_category, metrics_json, metrics_csv, model_path, manifest_path)
+
+
+def map_metrics(scores: np.ndarray, labels: np.ndarray, masks: np.ndarray,
+                where: str) -> dict[str, float]:
+    """Image metrics of the maxima and pixel metrics of anomaly maps [R, S, S]; NaN (with a
+    warning naming ``where``) for those whose labels hold a single class."""
+    return {**_or_nan(image_metrics, IMAGE_METRICS, _image_scores(scores), labels,
+                      f"{where}: test images", "image"),
+            **_or_nan(pixel_metrics, PIXEL_METRICS, scores, masks, f"{where}: test pixels",
+                      "pixel")}
+
+
+def _conditioned_maps(model: HGADModel, test: TestSet, variants: tuple[str, ...],
+                      settings: Settings, device: torch.device,
+                      train: bool) -> dict[str, ConditionedMaps]:
+    """Every category's test maps (the categories with test images) or training maps."""
+    arrays = test.train_arrays if train else test.arrays
+    result = {}
+    for index, category in enumerate(tqdm(model.class_names, unit="category",
+                                          desc="score training maps" if train else "score")):
+        rows = test.indices(category, train=train)
+        if len(rows):
+            result[category] = conditioned_level_maps(
+                model, arrays, rows, np.full(len(rows), index), variants,
+                settings.evaluate.batch_size, device)
+    return result
 
 
 def _image_scores(maps: np.ndarray) -> np.ndarray:

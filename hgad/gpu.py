@@ -19,7 +19,6 @@ lock files ``<lock_dir>/gpu<ID>.lock`` (one per GPU, first free one wins) and se
 
 from __future__ import annotations
 
-import fcntl
 import os
 import re
 import subprocess
@@ -73,6 +72,8 @@ def _lock_name(gpu: str) -> str:
 
 
 def _try_lock(path: Path):
+    import fcntl  # POSIX only, imported here so that the module (and the workflow) loads on Windows
+
     handle = open(path, "a+")  # noqa: SIM115 - held open for the lock's lifetime
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

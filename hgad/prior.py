@@ -54,11 +54,20 @@ class HierarchicalPrior(nn.Module):
         """d_k(z) [N, K]."""
         return squared_distances(z, self.mu)
 
-    def intra_log_mixture(self, z: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
-        """logsumexp_m(-d_{y,m}/2 + log pi_{y,m}) [N] for the class y of each sample."""
+    def intra_distances(self, z: torch.Tensor) -> torch.Tensor:
+        """d_{k,m}(z) [N, K, M] to every intra centre of every class."""
         num_classes, num_intra, dim = self.delta.shape[0], self.delta.shape[1] + 1, z.shape[1]
         distances = squared_distances(z, self.intra_centres().reshape(-1, dim))
-        distances = distances.view(-1, num_classes, num_intra)
+        return distances.view(-1, num_classes, num_intra)
+
+    def class_log_mixtures(self, z: torch.Tensor) -> torch.Tensor:
+        """logsumexp_m(-d_{k,m}/2 + log pi_{k,m}) [N, K] for every class k."""
+        log_weights = F.log_softmax(self.phi_intra, dim=1)  # [K, M]
+        return torch.logsumexp(-self.intra_distances(z) / 2 + log_weights, dim=2)
+
+    def intra_log_mixture(self, z: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+        """logsumexp_m(-d_{y,m}/2 + log pi_{y,m}) [N] for the class y of each sample."""
+        distances = self.intra_distances(z)
         own = distances[torch.arange(len(z), device=z.device), classes]  # [N, M]
         log_weights = F.log_softmax(self.phi_intra, dim=1)[classes]  # [N, M]
         return torch.logsumexp(-own / 2 + log_weights, dim=1)
@@ -87,6 +96,21 @@ def log_likelihood(prior: HierarchicalPrior, z: torch.Tensor, logdet: torch.Tens
     Definition: docs/method.md#losses.
     """
     return _per_dimension_logp(prior.intra_log_mixture(z, classes), logdet, z.shape[1])
+
+
+def class_log_likelihoods(prior: HierarchicalPrior, z: torch.Tensor,
+                          logdet: torch.Tensor) -> torch.Tensor:
+    """:func:`log_likelihood` under every class's intra mixture at once, [N, K]."""
+    return _per_dimension_logp(prior.class_log_mixtures(z), logdet[:, None], z.shape[1])
+
+
+def mixture_log_likelihood(prior: HierarchicalPrior, z: torch.Tensor,
+                           logdet: torch.Tensor) -> torch.Tensor:
+    """Per-dimension log-likelihood under the whole hierarchical mixture, no class given, [N]:
+    the mixture term is logsumexp_k(log pi_k + logsumexp_m(-d_{k,m}/2 + log pi_{k,m}))."""
+    log_pi = F.log_softmax(prior.phi_inter, dim=0)
+    log_mixture = torch.logsumexp(prior.class_log_mixtures(z) + log_pi, dim=1)
+    return _per_dimension_logp(log_mixture, logdet, z.shape[1])
 
 
 def _per_dimension_logp(log_mixture: torch.Tensor, logdet: torch.Tensor, dim: int) -> torch.Tensor:

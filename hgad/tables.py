@@ -22,6 +22,15 @@ from hgad.atomic import PathLike, replace_atomically
 
 PAPER_RESULTS = Path(__file__).parent / "resources" / "paper_results.csv"
 AUROC_METRICS = ("image_auroc", "pixel_auroc")
+# Class-conditioning variants beside the headline oracle: metrics prefixed "<variant>_".
+CONDITIONED = ("predicted", "agnostic")
+BASELINE_LABELS = {"knn": "kNN baseline"}
+_CONDITIONING_NOTE = ("Predicted / Agnostic: the same model told no category: scored under the"
+                      " category it predicts itself, or under the whole mixture (docs/method.md,"
+                      " \"Class conditioning at test time\"). The headline is the paper's oracle"
+                      " (the true category).")
+_BASELINE_NOTE = ("kNN baseline: nearest-neighbour distance to the category's training features,"
+                  " on the same cached features, maps and metrics (docs/method.md).")
 MISSING = "–"
 NOT_AVAILABLE = "n/a"  # our metric is NaN: the category's test set cannot give it
 BEST_LABEL = "Best† Image/Pixel (test-selected)"
@@ -34,7 +43,8 @@ _NAN_NOTE = ("n/a: the metric needs normal and anomalous test images (pixels, fo
              " metrics), and the category's test set lacks one of them. Means over categories"
              " skip n/a: they are over the categories that have the metric.")
 _WORDS = {"image": "Image", "pixel": "Pixel", "auroc": "AUROC", "ap": "AP", "f1": "F1",
-          "iou": "IoU", "aupro": "AUPRO"}
+          "iou": "IoU", "aupro": "AUPRO",
+          "predicted": "Predicted", "agnostic": "Agnostic"}
 _DEMO_NOTE = ("> The `demo` dataset is a smoke test of the pipeline, not a benchmark: its numbers"
               " say nothing about how well HGAD detects anomalies.")
 
@@ -128,9 +138,13 @@ def auroc_numbers(dataset: str, long: pd.DataFrame, paper: pd.DataFrame) -> pd.D
     Columns ``image_auroc_mean, image_auroc_std, pixel_auroc_mean, pixel_auroc_std`` and, when
     the paper reports ``dataset``, ``paper_image_auroc, paper_pixel_auroc`` and
     ``delta_image_auroc, delta_pixel_auroc`` (ours minus paper; NaN for a category the paper
-    lacks).
+    lacks); the same mean and std columns prefixed ``predicted_`` and ``agnostic_`` for each
+    class-conditioning variant the metrics hold.
     """
-    numbers = seed_stats(long)[[f"{m}_{s}" for m in AUROC_METRICS for s in ("mean", "std")]]
+    stats = seed_stats(long)
+    metrics = [f"{prefix}{m}" for prefix in ("", *(f"{v}_" for v in CONDITIONED))
+               for m in AUROC_METRICS]
+    numbers = stats[[f"{m}_{s}" for m in metrics for s in ("mean", "std") if f"{m}_mean" in stats]]
     reference = paper_numbers(paper, dataset)
     if reference.empty:
         return numbers
@@ -176,6 +190,28 @@ def best_selected(snapshot_files: Mapping[int, PathLike]) -> pd.DataFrame:
     return best
 
 
+def baseline_numbers(baseline_files: Mapping[str, PathLike]) -> pd.DataFrame:
+    """Each baseline's image and pixel AUROC per category plus ``mean`` (fractions), one row
+    group per baseline indexed ``kNN baseline: <category>``; columns as :func:`auroc_numbers`'s
+    first four (std NaN: a baseline is one deterministic run). ``baseline_files`` maps a
+    baseline's name (``knn``) to its metrics JSON."""
+    groups = []
+    for name, path in baseline_files.items():
+        stats = _baseline_stats(path)
+        groups.append(stats.set_axis([f"{BASELINE_LABELS[name]}: {category}"
+                                      for category in stats.index]).rename_axis("category"))
+    return pd.concat(groups)
+
+
+def _baseline_stats(path: PathLike) -> pd.DataFrame:
+    stats = seed_stats(collect({0: path}))
+    return stats[[f"{m}_{s}" for m in AUROC_METRICS for s in ("mean", "std")]]
+
+
+def _has_variants(numbers: pd.DataFrame) -> bool:
+    return any(f"{variant}_image_auroc_mean" in numbers for variant in CONDITIONED)
+
+
 # --- formatting ----------------------------------------------------------------------------
 
 def _label(metric: str) -> str:
@@ -212,11 +248,24 @@ def _pct_std_column(numbers: pd.DataFrame, metric: str) -> pd.Series:
     return pd.Series([_pct_std(m, s) for m, s in pairs], index=numbers.index, dtype=object)
 
 
-def format_auroc(numbers: pd.DataFrame) -> pd.DataFrame:
-    """:func:`auroc_numbers` (or rows of it) as the paper's table; see :func:`auroc_table`."""
+def format_auroc(numbers: pd.DataFrame, variant_pairs: bool = True) -> pd.DataFrame:
+    """:func:`auroc_numbers` (or rows of it) as the paper's table; see :func:`auroc_table`.
+
+    Each class-conditioning variant adds a column pair ``Predicted Image/Pixel``; or, without
+    ``variant_pairs``, one column ``Image AUROC oracle / predicted / agnostic`` holds them all.
+    """
     image, pixel = AUROC_METRICS
     table = pd.DataFrame({_label(m): _pct_std_column(numbers, m) for m in AUROC_METRICS})
     table["Image/Pixel AUROC"] = _pair(numbers[f"{image}_mean"], numbers[f"{pixel}_mean"], _ours)
+    variants = [v for v in CONDITIONED if f"{v}_{image}_mean" in numbers]
+    for variant in variants if variant_pairs else []:
+        table[f"{_label(variant)} Image/Pixel"] = _pair(numbers[f"{variant}_{image}_mean"],
+                                                         numbers[f"{variant}_{pixel}_mean"], _ours)
+    if variants and not variant_pairs:
+        columns = [numbers[f"{image}_mean"], *(numbers[f"{v}_{image}_mean"] for v in variants)]
+        table[" / ".join(["Image AUROC oracle", *variants])] = pd.Series(
+            [" / ".join(map(_ours, values)) for values in zip(*columns, strict=True)],
+            index=numbers.index, dtype=object)
     if f"paper_{image}" in numbers:
         table["Paper Image/Pixel"] = _pair(numbers[f"paper_{image}"], numbers[f"paper_{pixel}"],
                                            _pct)
@@ -350,13 +399,16 @@ def write_tables(dataset: str, metrics_files: Mapping[int, PathLike], out_md: Pa
                  out_csv: PathLike, out_full_md: PathLike | None = None,
                  out_full_csv: PathLike | None = None,
                  paper_path: PathLike | None = None,
-                 snapshot_files: Mapping[int, PathLike] | None = None) -> pd.DataFrame:
+                 snapshot_files: Mapping[int, PathLike] | None = None,
+                 baseline_files: Mapping[str, PathLike] | None = None) -> pd.DataFrame:
     """Write the AUROC table (Markdown, CSV of :func:`auroc_numbers`) and optionally the table
     of every metric (Markdown, CSV of :func:`seed_stats`); returns the formatted AUROC table.
 
     ``metrics_files`` maps each seed to its metrics JSON (the final model: the headline);
     ``snapshot_files`` each seed to its per-snapshot AUROC CSV, which adds the clearly marked
-    test-set-selected columns of :func:`best_selected`. Every file is written atomically.
+    test-set-selected columns of :func:`best_selected`; ``baseline_files`` each baseline's
+    metrics JSON, which adds its row group (:func:`baseline_numbers`). Every file is written
+    atomically.
     """
     long = collect(metrics_files)
     seed_commits = commits(metrics_files)
@@ -370,6 +422,13 @@ def write_tables(dataset: str, metrics_files: Mapping[int, PathLike], out_md: Pa
                    with_paper="paper_image_auroc" in numbers,
                    best=best_note(best.attrs["epochs"]) if not best.empty else None,
                    with_nan=auroc_nan)
+    if _has_variants(numbers):
+        notes.append(_CONDITIONING_NOTE)
+    if baseline_files:
+        baselines = baseline_numbers(baseline_files)
+        numbers = pd.concat([numbers, baselines])
+        table = pd.concat([table, format_auroc(baselines)]).fillna(MISSING)
+        notes.append(_BASELINE_NOTE)
     _write_text(out_md, _document(f"HGAD on {dataset}: image and pixel AUROC", notes, table))
     _write_csv(out_csv, numbers)
     if out_full_md is not None:
@@ -383,18 +442,28 @@ def write_tables(dataset: str, metrics_files: Mapping[int, PathLike], out_md: Pa
 
 
 def write_summary(metrics_files: Mapping[str, Mapping[int, PathLike]], out_md: PathLike,
-                  out_csv: PathLike, paper_path: PathLike | None = None) -> pd.DataFrame:
+                  out_csv: PathLike, paper_path: PathLike | None = None,
+                  baseline_files: Mapping[str, Mapping[str, PathLike]] | None = None
+                  ) -> pd.DataFrame:
     """Write the whole run's table: the ``mean`` row of every dataset's AUROC table.
 
-    ``metrics_files`` maps each dataset to its ``{seed: metrics JSON}``. The Markdown lists
-    each dataset's seeds and commits; the CSV holds the fractions of :func:`summary_table`
-    over :func:`auroc_numbers`. Returns the formatted summary.
+    ``metrics_files`` maps each dataset to its ``{seed: metrics JSON}``, ``baseline_files``
+    each dataset to its ``{baseline: metrics JSON}`` (a row ``<dataset> (kNN baseline)`` each).
+    The Markdown lists each dataset's seeds and commits; the CSV holds the fractions of
+    :func:`summary_table` over :func:`auroc_numbers`. Returns the formatted summary.
     """
     paper = load_paper_results(paper_path)
     longs = {dataset: collect(files) for dataset, files in metrics_files.items()}
     numbers = summary_table({dataset: auroc_numbers(dataset, long, paper)
                              for dataset, long in longs.items()})
-    table = format_auroc(numbers)
+    table = format_auroc(numbers, variant_pairs=False)
+    baseline_means = {f"{dataset} ({BASELINE_LABELS[name]})": _baseline_stats(path)
+                      for dataset, files in (baseline_files or {}).items()
+                      for name, path in files.items()}
+    if baseline_means:
+        baselines = summary_table(baseline_means)
+        numbers = pd.concat([numbers, baselines])
+        table = pd.concat([table, format_auroc(baselines)]).fillna(MISSING)
     sources = [f"- {dataset}: {source_line(commits(files))}"
                for dataset, files in metrics_files.items()]
     notes = ["\n".join(sources),
@@ -407,6 +476,10 @@ def write_summary(metrics_files: Mapping[str, Mapping[int, PathLike]], out_md: P
                      " percentage points; – where the paper has no such dataset.")
     caveats = [mean_caveat(dataset, long, paper) for dataset, long in longs.items()]
     notes += [f"> Note: {caveat}" for caveat in caveats if caveat is not None]
+    if _has_variants(numbers):
+        notes.append(_CONDITIONING_NOTE)
+    if baseline_means:
+        notes.append(_BASELINE_NOTE)
     if "demo" in metrics_files:
         notes.append(_DEMO_NOTE)
     _write_text(out_md, _document("HGAD: mean over categories per dataset", notes, table))

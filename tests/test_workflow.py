@@ -11,10 +11,14 @@ from workflow_runner import TINY, run_workflow
 
 @pytest.mark.workflow
 def test_whole_dag_on_tiny_demo(tmp_path):
-    result = run_workflow(tmp_path, TINY)
+    config = {**TINY, "baselines": ["knn"]}
+    result = run_workflow(tmp_path, config)
     assert result.returncode == 0, result.stderr[-4000:]
     table = pd.read_csv(tmp_path / "results/tables/demo.csv")
-    assert set(table["category"]) == {"brick", "gravel", "mean"}
+    assert set(table["category"]) == {"brick", "gravel", "mean", "kNN baseline: brick",
+                                      "kNN baseline: gravel", "kNN baseline: mean"}
+    knn = json.loads((tmp_path / "results/demo/baseline_knn/metrics.json").read_text())
+    assert 0.0 <= knn["mean"]["image_auroc"] <= 1.0
     markdown = (tmp_path / "results/tables/demo.md").read_text()
     assert "brick" in markdown and "mean" in markdown
     assert (tmp_path / "results/plots/demo_auroc.png").stat().st_size > 1000
@@ -34,7 +38,7 @@ def test_whole_dag_on_tiny_demo(tmp_path):
         meta = json.loads((tmp_path / f"results/demo/features/{split}/meta.json").read_text())
         assert meta["backbone"] == "tf_efficientnet_lite0" and meta["dtype"] == "float16"
     # Nothing left to do: a second run is a no-op.
-    again = run_workflow(tmp_path, TINY, "--dry-run")
+    again = run_workflow(tmp_path, config, "--dry-run")
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
 
 

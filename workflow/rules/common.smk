@@ -101,6 +101,12 @@ def snapshot_metrics_files(wildcards):
                   dataset=wildcards.dataset, seed=SEEDS)
 
 
+def baseline_files(dataset):
+    """{baseline: metrics JSON} of a dataset, for the tables (config `baselines`)."""
+    return {name: f"results/{dataset}/baseline_{name}/metrics.json"
+            for name in config["baselines"]}
+
+
 def final_outputs():
     per_dataset = expand(
         ["results/tables/{dataset}.md", "results/tables/{dataset}.csv",

@@ -13,6 +13,7 @@ rule table:
     input:
         metrics=metrics_files,
         snapshots=snapshot_metrics_files,
+        baselines=lambda wildcards: baseline_files(wildcards.dataset).values(),
     output:
         markdown="results/tables/{dataset}.md",
         csv=report("results/tables/{dataset}.csv", caption="../report/table_csv.rst",
@@ -25,6 +26,7 @@ rule table:
                         labels={"table": "all metrics per category (CSV, fractions)"}),
     params:
         seeds=SEEDS,
+        baselines=lambda wildcards: baseline_files(wildcards.dataset),
     conda:
         "../../environment.yml"
     log:
@@ -58,6 +60,7 @@ rule summary:
         # Datasets outer, seeds inner: summary.py reads them in this order.
         metrics=[f"results/{dataset}/seed{seed}/metrics.json" for dataset in DATASETS
                  for seed in SEEDS],
+        baselines=[path for dataset in DATASETS for path in baseline_files(dataset).values()],
     output:
         markdown="results/tables/summary.md",
         csv=report("results/tables/summary.csv", caption="../report/summary_csv.rst",
@@ -69,6 +72,7 @@ rule summary:
     params:
         datasets=list(DATASETS),
         seeds=SEEDS,
+        baselines={dataset: baseline_files(dataset) for dataset in DATASETS},
     localrule: True
     conda:
         "../../environment.yml"

@@ -9,4 +9,5 @@ write_tables(snakemake.wildcards.dataset,
              snakemake.output.markdown, snakemake.output.csv,
              out_full_md=snakemake.output.full_markdown, out_full_csv=snakemake.output.full_csv,
              snapshot_files=dict(zip(snakemake.params.seeds, snakemake.input.snapshots,
-                                     strict=True)) if snakemake.input.snapshots else None)
+                                     strict=True)) if snakemake.input.snapshots else None,
+             baseline_files=snakemake.params.baselines)

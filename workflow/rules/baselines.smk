@@ -1,0 +1,25 @@
+"""Baselines scored on the same cached features as HGAD (config `baselines`): no backbone, no
+training, one pass over the features per dataset."""
+
+
+rule baseline_knn:
+    input:
+        manifest="results/{dataset}/manifest.csv",
+        train_cache="results/{dataset}/features/train",
+        test_cache="results/{dataset}/features/test",
+    output:
+        metrics_json="results/{dataset}/baseline_knn/metrics.json",
+        metrics_csv="results/{dataset}/baseline_knn/metrics.csv",
+    params:
+        settings={key: config[key] for key in ["evaluate", "knn", "device"]},
+    conda:
+        "../../environment.yml"
+    log:
+        "results/logs/baseline_knn/{dataset}.log",
+    benchmark:
+        "results/benchmarks/baseline_knn/{dataset}.tsv"
+    threads: TORCH_THREADS
+    resources:
+        gpu=GPU_FOR_INFERENCE,
+    script:
+        "../scripts/baseline_knn.py"
