@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from hgad.atomic import replace_atomically
+from hgad.conditioning import class_scores
 from hgad.config import FeatureSettings
 from hgad.evaluate import load_model_file
 from hgad.features.backbone import create_backbone
@@ -78,27 +79,15 @@ def _backbone(recorded: dict, model_path, device: torch.device) -> torch.nn.Modu
     return backbone.to(device)
 
 
-def category_log_likelihoods(model: HGADModel, encoded: list[tuple]) -> torch.Tensor:
-    """Per image and category, the per-dimension log-likelihood summed over positions and
-    levels, [B, K]; ``encoded[l]`` is level l's (feature shape [B, D, H, W], z, logdet)."""
-    total = 0
-    for level, (shape, z, logdet) in enumerate(encoded):
-        per_class = torch.stack([
-            log_likelihood(model.priors[level], z, logdet, torch.full_like(logdet, k, dtype=int))
-            for k in range(len(model.class_names))], dim=1)
-        total = total + per_class.view(shape[0], -1, per_class.shape[1]).sum(1)
-    return total
-
-
 @torch.inference_mode()
 def batch_level_maps(model: HGADModel, features: list[torch.Tensor], category: int | None
                      ) -> tuple[dict[str, list[torch.Tensor]], torch.Tensor, torch.Tensor]:
     """Per-level maps of one batch (features[l] [B, D, H_l, W_l] float32) under ``category``
     (None: the predicted one). Returns ({kind: [float32 [B, H_l, W_l] on the CPU]}, the category
-    used [B], the softmax over categories of :func:`category_log_likelihoods` [B, K])."""
+    used [B], the softmax over categories of :func:`hgad.conditioning.class_scores` [B, K])."""
     model.eval()
     encoded = [(f.shape, *model.encode(level, f)) for level, f in enumerate(features)]
-    sums = category_log_likelihoods(model, encoded)
+    sums = class_scores(model, encoded)
     used = sums.argmax(1) if category is None else torch.full_like(sums[:, 0], category,
                                                                     dtype=int)
     maps: dict[str, list[torch.Tensor]] = {kind: [] for kind in KINDS}

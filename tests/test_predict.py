@@ -13,9 +13,11 @@ from conftest import CATEGORIES, CPU, TINY_CONFIG
 
 import hgad.predict
 from hgad.cli import main
+from hgad.conditioning import variant_anomaly_maps
 from hgad.data.manifest import read_manifest, select_split
-from hgad.evaluate import category_maps, load_model, load_test_set
+from hgad.evaluate import _conditioned_maps, category_maps, load_model, load_test_set
 from hgad.predict import COLUMNS, predict
+from hgad.score import image_scores
 
 
 def _train_max_scores(trained, manifest_path, caches, settings) -> dict[str, float]:
@@ -92,8 +94,25 @@ def _assert_evaluation_scores(table, trained, manifest_path, caches, settings, r
 
 def test_predicted_category_scores_equal_the_evaluation(predicted, trained, manifest_path, caches,
                                                         tiny_settings, reference):
-    _assert_evaluation_scores(predicted[0], trained, manifest_path, caches, tiny_settings,
-                              reference)
+    """The scores and categories of the workflow's ``predicted`` variant with ``train_max``."""
+    table, _ = predicted
+    _assert_evaluation_scores(table, trained, manifest_path, caches, tiny_settings, reference)
+    settings = dataclasses.replace(
+        tiny_settings, evaluate=dataclasses.replace(tiny_settings.evaluate,
+                                                    normalization="train_max"))
+    test = load_test_set(manifest_path, caches.test, settings, caches.train)
+    model = load_model(trained.model, CPU)
+    test_maps = _conditioned_maps(model, test, ("predicted",), settings, CPU, train=False)
+    training = _conditioned_maps(model, test, ("oracle",), settings, CPU, train=True)
+    workflow = variant_anomaly_maps(test_maps, training, CATEGORIES, ("predicted",),
+                                    settings.evaluate.msk_size, settings.evaluate.gaussian_sigma)
+    by_image = table.set_index("image")
+    for category in CATEGORIES:
+        images = test.rows["image"].to_numpy()[test.indices(category)]
+        np.testing.assert_allclose(by_image.loc[images, "score"],
+                                   image_scores(workflow[category]["predicted"]), rtol=1e-5)
+        assert list(by_image.loc[images, "category"]) == [
+            CATEGORIES[i] for i in test_maps[category].predicted]
 
 
 def test_mixed_categories_in_a_batch(tmp_path, monkeypatch, trained, demo_root, manifest_path,
@@ -103,7 +122,7 @@ def test_mixed_categories_in_a_batch(tmp_path, monkeypatch, trained, demo_root, 
         size = encoded[0][0][0]
         return torch.stack([torch.arange(size) % 2, 1 - torch.arange(size) % 2], 1).float()
 
-    monkeypatch.setattr(hgad.predict, "category_log_likelihoods", alternating)
+    monkeypatch.setattr(hgad.predict, "class_scores", alternating)
     table = predict(trained.model, str(demo_root / "*/test/*/*.png"), tmp_path, CPU,
                     batch_size=4)
     assert table["category"].tolist()[:4] == ["grass", "brick", "grass", "brick"]
