@@ -3,11 +3,14 @@
 #
 #     bench/gpu_check.sh
 #
-# 1. the demo (config/demo.yaml) on CUDA, through Snakemake;
+# 1. the demo (config/demo.yaml) on CUDA in fp32, through Snakemake;
 # 2. a throughput benchmark of extraction, training and evaluation on CUDA (bench/throughput.py),
-#    on the demo's data with the demo's settings;
-# 3. the same demo on the CPU;
-# 4. CPU and CUDA metrics compared: image and pixel AUROC per category within 0.02;
+#    on the demo's data with the demo's settings, for every precision (fp32, bf16), with the
+#    GEMM peaks (fp32, TF32, bf16) and each precision's fraction of its peak;
+# 3. the demo on CUDA in bf16 (train.precision and evaluate.precision), compared with step 1:
+#    image and pixel AUROC per category within the tolerance;
+# 4. the same demo on the CPU;
+# 5. CPU and CUDA metrics compared: image and pixel AUROC per category within 0.02;
 # then a summary. Exit status non-zero on a mismatch or any failure.
 #
 # Environment (all optional):
@@ -16,7 +19,7 @@
 #   HGAD_GPU_CHECK_CONFIG=config/demo.yaml
 #   HGAD_GPU_CHECK_OUT=results/gpu_check     where the runs go (cuda/ and cpu/, replaced on each
 #                                   run; the logs, throughput.json, compare.txt)
-#   HGAD_GPU_CHECK_TOLERANCE=0.02   absolute AUROC tolerance
+#   HGAD_GPU_CHECK_TOLERANCE=0.02   absolute AUROC tolerance (CPU vs CUDA, bf16 vs fp32)
 #   HGAD_GPU_CHECK_CPU_RUN=DIR      a finished CPU run of the same config to compare with (skips 3)
 #   HGAD_GPU_CHECK_META_EPOCHS=1    meta-epochs timed in the training benchmark
 #   HGAD_PYTHON=.venv/bin/python    the interpreter (the venv is made with make when missing)
@@ -58,15 +61,16 @@ if device.startswith("cuda"):
         print(f"  cuda:{i} {torch.cuda.get_device_name(i)}")
 EOF
 
-# The demo through the workflow into $OUT/<name>; its wall time (s) into $OUT/<name>.seconds.
+# The demo through the workflow into $OUT/<name>, in fp32 (the config's precisions with a third
+# argument naming an extra config file); its wall time (s) into $OUT/<name>.seconds.
 demo() {
-    local name=$1 device=$2 start
+    local name=$1 device=$2 extra=${3:-$OUT/fp32.yaml} start
     rm -rf "${OUT:?}/$name"  # a fresh run each time: the timings are of the whole demo
     mkdir -p "$OUT/$name"
     start=$(date +%s)
     echo "== demo on $device -> $OUT/$name"
     "$PY" -m snakemake --snakefile "$ROOT/Snakefile" --directory "$OUT/$name" \
-        --configfile "$CONFIG" --config device="$device" --cores "$CORES" --resources gpu=1 \
+        --configfile "$CONFIG" "$extra" --config device="$device" --cores "$CORES" --resources gpu=1 \
         --rerun-incomplete >"$OUT/$name.log" 2>&1 \
         || { tail -n 40 "$OUT/$name.log"; echo "gpu_check: the demo on $device failed" \
              "(log: $OUT/$name.log)" >&2; exit 1; }
@@ -74,12 +78,23 @@ demo() {
 }
 
 mkdir -p "$OUT"
+for precision in fp32 bf16; do
+    printf 'train: {precision: %s}\nevaluate: {precision: %s}\n' $precision $precision \
+        >"$OUT/$precision.yaml"
+done
 RUN=$DEVICE
 demo "$RUN" "$DEVICE"
 
 echo "== throughput on $DEVICE"
 TQDM_DISABLE=1 "$PY" bench/throughput.py bench --workdir "$OUT/$RUN" --config "$CONFIG" --device "$DEVICE" \
-    --meta-epochs "$META_EPOCHS" --json "$OUT/throughput.json" | tee "$OUT/throughput.txt"
+    --meta-epochs "$META_EPOCHS" --precisions fp32 bf16 --json "$OUT/throughput.json" \
+    | tee "$OUT/throughput.txt"
+
+demo "$RUN-bf16" "$DEVICE" "$OUT/bf16.yaml"
+echo "== metrics: $DEVICE fp32 ($OUT/$RUN) vs bf16 ($OUT/$RUN-bf16)"
+status=0
+"$PY" bench/throughput.py compare "$OUT/$RUN" "$OUT/$RUN-bf16" --tolerance "$TOLERANCE" \
+    | tee "$OUT/compare-bf16.txt" || status=$?
 
 if [[ -n ${HGAD_GPU_CHECK_CPU_RUN:-} ]]; then
     CPU_RUN=$(realpath "$HGAD_GPU_CHECK_CPU_RUN")
@@ -90,18 +105,18 @@ else
 fi
 
 echo "== metrics: CPU ($CPU_RUN) vs $DEVICE ($OUT/$RUN)"
-status=0
 "$PY" bench/throughput.py compare "$CPU_RUN" "$OUT/$RUN" --tolerance "$TOLERANCE" \
     | tee "$OUT/compare.txt" || status=$?
 
 echo
 echo "== summary"
-echo "demo on $DEVICE: $(cat "$OUT/$RUN.seconds") s (whole workflow, $CORES cores)"
+echo "demo on $DEVICE: $(cat "$OUT/$RUN.seconds") s fp32, $(cat "$OUT/$RUN-bf16.seconds") s bf16 (whole workflow, $CORES cores)"
 if [[ -f $CPU_RUN.seconds ]]; then echo "demo on cpu (reference): $(cat "$CPU_RUN.seconds") s"; fi
 cat "$OUT/throughput.txt"
+tail -n 1 "$OUT/compare-bf16.txt"
 tail -n 1 "$OUT/compare.txt"
 if [[ $status -ne 0 ]]; then
-    echo "gpu_check: FAILED (CPU and $DEVICE metrics differ)" >&2
+    echo "gpu_check: FAILED (bf16 and fp32, or CPU and $DEVICE, metrics differ)" >&2
     exit "$status"
 fi
 echo "gpu_check: OK"

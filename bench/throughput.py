@@ -1,23 +1,32 @@
-"""Throughput of extraction, training and evaluation on one device, and a CPU/CUDA comparison.
+"""Throughput of extraction, training and evaluation on one device, per precision; AUROC checks.
 
     python bench/throughput.py bench --workdir results/gpu_check/cuda --device cuda
     python bench/throughput.py compare results/gpu_check/cpu results/gpu_check/cuda
 
 ``bench`` reuses a finished demo run (its manifest and feature caches, in ``--workdir``) and times,
 on ``--device``, with the settings of ``--config``:
+- the matmul peak of the device on the flow's GEMM shape ([B*H*W, D/2 + P] x [D/2 + P, D + 2P],
+  the first layer of a coupling subnetwork at level 0), in fp32, bf16 and on CUDA TF32;
 - extraction: the training split through the pipeline (image loading included), and the backbone
-  alone on a resident batch (GPU compute only);
-- training: ``--meta-epochs`` meta-epochs of the schedule (iterations: one batch of every level);
-- evaluation: the test split (anomaly maps and every metric).
+  alone on a resident batch (GPU compute only), under each precision's autocast;
+- for each of ``--precisions``: training, ``--meta-epochs`` meta-epochs of the schedule (positions
+  per second and the estimated FLOP/s of the flows as a fraction of that precision's peak);
+  evaluation of the test split (anomaly maps and every metric); the scoring of one snapshot
+  (the paper protocol's model selection, a snapshot every sub-epoch);
+- the per-sub-epoch cost of the reference loop (backbone rerun on every training batch, the test
+  set scored every sub-epoch, fp32) against this pipeline's (training from the cache, a snapshot
+  scored every ``snapshot_every`` sub-epochs), and the end-to-end ratio at ``--sub-epochs``.
 Outputs go to a temporary folder; the figures are printed and written to ``--json``.
 
-``compare`` checks that two runs of the same configuration (CPU and CUDA) agree: image and pixel
-AUROC per category and their mean within ``--tolerance`` (absolute). Exit status 1 otherwise.
+``compare`` checks that two runs of the same configuration (CPU and CUDA, or two precisions) agree:
+image and pixel AUROC per category and their mean within ``--tolerance`` (absolute). Exit status
+1 otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import math
@@ -45,7 +54,17 @@ def _timed(device, function, *args, **kwargs) -> tuple[object, float]:
     return result, time.perf_counter() - start
 
 
-def _backbone_rate(settings, device, repeats: int = 10) -> float:
+def _autocast(device, precision: str):
+    """The autocast context of a precision (none for fp32)."""
+    import torch
+
+    from hgad.flow import PRECISIONS
+
+    dtype = PRECISIONS[precision]
+    return contextlib.nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
+
+
+def _backbone_rate(settings, device, precision: str, repeats: int = 10) -> float:
     """Images per second of the backbone alone (every level) on a batch already on the device."""
     import torch
 
@@ -55,11 +74,127 @@ def _backbone_rate(settings, device, repeats: int = 10) -> float:
     fs = settings.features
     backbone = create_backbone(fs.backbone, fs.weights, fs.out_index).to(device)
     images = torch.randn(fs.batch_size, 3, fs.img_size, fs.img_size, device=device)
-    with torch.inference_mode():
+    with torch.inference_mode(), _autocast(device, precision):
         multiscale_features(backbone, images, fs.levels)  # warm-up (cuDNN autotuning, caches)
         _, seconds = _timed(device, lambda: [multiscale_features(backbone, images, fs.levels)
                                              for _ in range(repeats)])
     return repeats * fs.batch_size / seconds
+
+
+def _gemm_peak(shape: tuple[int, int, int], dtype, device, tf32: bool = False,
+               seconds: float = 1.0) -> float:
+    """FLOP/s of [M, K] x [K, N] matmuls in ``dtype`` (TF32 tensor cores if ``tf32``)."""
+    import torch
+
+    from hgad.device import float32_matmuls
+
+    m, k, n = shape
+    a = torch.randn(m, k, device=device, dtype=dtype)
+    b = torch.randn(k, n, device=device, dtype=dtype)
+    with float32_matmuls(device, tf32):
+        for _ in range(3):
+            a @ b  # warm-up
+        repeats, elapsed = 0, 0.0
+        while elapsed < seconds:
+            _, step = _timed(device, lambda: [a @ b for _ in range(10)])
+            repeats, elapsed = repeats + 10, elapsed + step
+    return 2 * m * k * n * repeats / elapsed
+
+
+def _flow_shapes(settings, cache_shapes: list[tuple[int, ...]]) -> list[tuple[int, int, int]]:
+    """Per level (positions per batch, D, P) from the cache's level shapes [C, H, W]."""
+    return [(settings.train.batch_size * h * w, c, settings.model.pos_embed_dim)
+            for c, h, w in cache_shapes]
+
+
+def _training_flop_per_iteration(settings, shapes: list[tuple[int, int, int]]) -> float:
+    """Estimated FLOP of one iteration (every level, forward and backward) of the flows.
+
+    Counts the GEMMs only: per coupling block the subnetwork [D/2+P -> 2(D/2+P) -> D] and the
+    soft permutation [D -> D]; backward costs twice the forward.
+    """
+    total = 0.0
+    for positions, dim, cond in shapes:
+        inner = dim // 2 + cond
+        per_block = 2 * positions * (inner * 2 * inner + 2 * inner * dim + dim * dim)
+        total += 3 * per_block * settings.model.coupling_layers
+    return total
+
+
+def _peaks(settings, shapes, device) -> dict[str, float]:
+    """The GEMM peak (FLOP/s) of each precision on the flow's largest GEMM shape."""
+    import torch
+
+    positions, dim, cond = shapes[0]
+    gemm = (positions, dim // 2 + cond, 2 * (dim // 2 + cond))
+    peaks = {"fp32": _gemm_peak(gemm, torch.float32, device),
+             "bf16": _gemm_peak(gemm, torch.bfloat16, device)}
+    if device.type == "cuda":
+        peaks["tf32"] = _gemm_peak(gemm, torch.float32, device, tf32=True)
+    return {"gemm_shape": list(gemm), **peaks}
+
+
+def _with_precision(settings, precision: str, meta_epochs: int):
+    """The settings with ``precision`` for training and scoring, a snapshot every sub-epoch."""
+    tr = dataclasses.replace(settings.train, precision=precision, snapshot_every=1,
+                             meta_epochs=meta_epochs or settings.train.meta_epochs)
+    ev = dataclasses.replace(settings.evaluate, precision=precision)
+    return dataclasses.replace(settings, train=tr, evaluate=ev)
+
+
+def _bench_precision(settings, precision: str, run: Path, tmp: Path, device, counts,
+                     flop_per_iteration: float, peaks: dict) -> dict:
+    """Training, evaluation and snapshot-scoring figures of one precision."""
+    from hgad.evaluate import evaluate, evaluate_snapshots
+    from hgad.train import train
+
+    n_train, n_test, positions_per_iteration = counts
+    tr = settings.train
+    folder = tmp / precision
+    iterations = math.ceil(n_train / tr.batch_size) * tr.sub_epochs * tr.meta_epochs
+    model = folder / "model.pt"
+    _, train_s = _timed(device, train, run / "features" / "train", run / "manifest.csv", model,
+                        folder / "train_log.csv", folder / "checkpoints", settings, 0, device)
+    metrics, evaluate_s = _timed(device, evaluate, model, run / "manifest.csv",
+                                 run / "features" / "test", folder / "metrics.json",
+                                 folder / "metrics.csv", folder / "maps", settings, device,
+                                 train_cache=run / "features" / "train")
+    snapshots = tr.meta_epochs * tr.sub_epochs
+    _, snapshots_s = _timed(device, evaluate_snapshots, model, run / "manifest.csv",
+                            run / "features" / "test", folder / "snapshots.csv", settings, device,
+                            train_cache=run / "features" / "train")
+    flops = flop_per_iteration * iterations / train_s
+    peak_name = "tf32" if precision == "fp32" and tr.allow_tf32 and "tf32" in peaks else precision
+    return {"train_iterations": iterations, "train_s": train_s,
+            "train_sub_epoch_s": train_s / (tr.sub_epochs * tr.meta_epochs),
+            "train_positions_per_s": positions_per_iteration * iterations / train_s,
+            "train_flop_per_s": flops, "train_fraction_of_peak": flops / peaks[peak_name],
+            "peak": peak_name, "evaluate_s": evaluate_s, "evaluate_img_per_s": n_test / evaluate_s,
+            "snapshot_s": snapshots_s / snapshots,
+            **{f"mean_{name}": metrics["mean"][name] for name in CHECKED},
+            "backbone_img_per_s": _backbone_rate(settings, device, precision)}
+
+
+def _end_to_end(figures: dict, precision: str, settings, sub_epochs: int) -> dict:
+    """Reference loop against this pipeline, per sub-epoch and over ``sub_epochs`` sub-epochs.
+
+    Reference: every training batch reruns the backbone (the training split's extraction time)
+    before the fp32 flow step, and the test set (extraction + scoring) is scored every
+    sub-epoch. Here: the caches are extracted once, then training from the cache, and one
+    snapshot scored every ``snapshot_every`` sub-epochs.
+    """
+    fp32, this = figures["fp32"], figures[precision]
+    per_image = figures["extract_s"] / figures["extract_images"]
+    reference_train = figures["extract_images"] * per_image + fp32["train_sub_epoch_s"]
+    reference_eval = figures["evaluate_images"] * per_image + fp32["snapshot_s"]
+    every = settings.train.snapshot_every or sub_epochs
+    reference = sub_epochs * (reference_train + reference_eval)
+    ours = ((figures["extract_images"] + figures["evaluate_images"]) * per_image
+            + sub_epochs * this["train_sub_epoch_s"] + sub_epochs // every * this["snapshot_s"])
+    return {"reference_train_sub_epoch_s": reference_train,
+            "reference_eval_sub_epoch_s": reference_eval,
+            "sub_epochs": sub_epochs, "snapshot_every": every,
+            "reference_total_s": reference, "total_s": ours, "ratio": reference / ours}
 
 
 def bench(args) -> dict:
@@ -68,66 +203,82 @@ def bench(args) -> dict:
     from hgad.config import load_config, settings_from_config
     from hgad.data.manifest import read_manifest, select_split
     from hgad.device import resolve_device
-    from hgad.evaluate import evaluate
+    from hgad.features.cache import open_cache
     from hgad.features.extract import extract_features
-    from hgad.train import train
 
     config = load_config(args.config)
     config["device"] = args.device
     settings = settings_from_config(config)
-    if args.meta_epochs:
-        train_settings = dataclasses.replace(settings.train, meta_epochs=args.meta_epochs)
-        settings = dataclasses.replace(settings, train=train_settings)
     device = resolve_device(args.device)
-    torch.set_num_threads(min(os.cpu_count() or 1, 8))  # as the workflow's torch jobs
-    run = Path(args.workdir) / "results" / args.dataset
+    torch.set_num_threads(args.threads or min(os.cpu_count() or 1, 8))  # as the workflow's jobs
+    os.chdir(args.workdir)  # the manifest's image paths are relative to the run's folder
+    run = Path("results") / args.dataset
     manifest = run / "manifest.csv"
     frame = read_manifest(manifest)
     n_train, n_test = len(select_split(frame, "train")), len(select_split(frame, "test"))
+    shapes = _flow_shapes(settings, [a.shape[1:] for a in open_cache(run / "features" / "train")])
+    counts = (n_train, n_test, sum(positions for positions, _, _ in shapes))
     torch.zeros(1, device=device).sum().item()  # CUDA context outside the timings
     figures = {"device": str(device), "torch": torch.__version__, "config": str(args.config),
-               "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None}
+               "threads": torch.get_num_threads(), "train_images": n_train,
+               "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+               "peak_flop_per_s": _peaks(settings, shapes, device)}
     with tempfile.TemporaryDirectory(prefix="hgad-throughput-") as tmp:
         tmp = Path(tmp)
         _, seconds = _timed(device, extract_features, manifest, "train", tmp / "features_train",
                             settings.features, device)
-        figures["extract_images"] = n_train
-        figures["extract_s"] = seconds
-        figures["extract_img_per_s"] = n_train / seconds
-        figures["backbone_img_per_s"] = _backbone_rate(settings, device)
-
-        tr = settings.train
-        iterations = math.ceil(n_train / tr.batch_size) * tr.sub_epochs * tr.meta_epochs
-        model = tmp / "seed0" / "model.pt"
-        _, seconds = _timed(device, train, run / "features" / "train", manifest, model,
-                            tmp / "seed0" / "train_log.csv", tmp / "seed0" / "checkpoints",
-                            settings, 0, device)
-        figures["train_iterations"] = iterations
-        figures["train_s"] = seconds
-        figures["train_it_per_s"] = iterations / seconds
-
-        _, seconds = _timed(device, evaluate, model, manifest, run / "features" / "test",
-                            tmp / "metrics.json", tmp / "metrics.csv", tmp / "maps", settings,
-                            device, train_cache=run / "features" / "train")
-        figures["evaluate_images"] = n_test
-        figures["evaluate_s"] = seconds
-        figures["evaluate_img_per_s"] = n_test / seconds
+        figures.update(extract_images=n_train, extract_s=seconds,
+                       extract_img_per_s=n_train / seconds, evaluate_images=n_test)
+        for precision in args.precisions:
+            figures[precision] = _bench_precision(
+                _with_precision(settings, precision, args.meta_epochs), precision, run, tmp,
+                device, counts, _training_flop_per_iteration(settings, shapes),
+                figures["peak_flop_per_s"])
+    for precision in args.precisions:
+        if "fp32" in figures:
+            figures[precision]["end_to_end"] = _end_to_end(figures, precision, settings,
+                                                           args.sub_epochs)
     if device.type == "cuda":
         figures["peak_gpu_memory_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
-    print(f"throughput on {figures['device']}" + (f" ({figures['gpu']})" if figures["gpu"] else ""))
-    print(f"  extraction  {figures['extract_img_per_s']:9.1f} img/s  ({n_train} images, "
-          f"{figures['extract_s']:.1f} s: the whole call, weights and image loading included)")
-    print(f"  backbone    {figures['backbone_img_per_s']:9.1f} img/s  (batch on the device)")
-    print(f"  training    {figures['train_it_per_s']:9.2f} it/s   ({iterations} iterations of "
-          f"{settings.features.levels} levels, {figures['train_s']:.1f} s)")
-    print(f"  evaluation  {figures['evaluate_img_per_s']:9.1f} img/s  ({n_test} images, "
-          f"{figures['evaluate_s']:.1f} s, metrics included)")
-    if "peak_gpu_memory_gib" in figures:
-        print(f"  peak GPU memory {figures['peak_gpu_memory_gib']:.2f} GiB")
+    _print(figures, args.precisions)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
     return figures
+
+
+def _print(figures: dict, precisions: list[str]) -> None:
+    peaks = figures["peak_flop_per_s"]
+    print(f"throughput on {figures['device']}" + (f" ({figures['gpu']})" if figures["gpu"] else "")
+          + f", {figures['threads']} threads")
+    print(f"  GEMM {peaks['gemm_shape']} peak: " + ", ".join(
+        f"{name} {peaks[name] / 1e9:.0f} GFLOP/s" for name in ("fp32", "tf32", "bf16")
+        if name in peaks))
+    print(f"  extraction  {figures['extract_img_per_s']:9.1f} img/s  ({figures['extract_images']}"
+          f" images, {figures['extract_s']:.1f} s: the whole call, weights and image loading "
+          "included)")
+    for precision in precisions:
+        f = figures[precision]
+        print(f"  [{precision}] backbone  {f['backbone_img_per_s']:9.1f} img/s (batch on the "
+              "device)")
+        print(f"  [{precision}] training  {f['train_positions_per_s']:9.0f} positions/s, "
+              f"{f['train_sub_epoch_s']:.2f} s per sub-epoch, flows at "
+              f"{f['train_flop_per_s'] / 1e9:.0f} GFLOP/s = {100 * f['train_fraction_of_peak']:.0f}"
+              f"% of the {f['peak']} peak")
+        print(f"  [{precision}] evaluation {f['evaluate_img_per_s']:8.1f} img/s "
+              f"({f['evaluate_s']:.1f} s, metrics included); one snapshot scored in "
+              f"{f['snapshot_s']:.2f} s; mean image/pixel AUROC {f['mean_image_auroc']:.4f} / "
+              f"{f['mean_pixel_auroc']:.4f}")
+        if "end_to_end" in f:
+            e = f["end_to_end"]
+            print(f"  [{precision}] per sub-epoch: reference loop "
+                  f"{e['reference_train_sub_epoch_s']:.1f} s training + "
+                  f"{e['reference_eval_sub_epoch_s']:.1f} s evaluation; at "
+                  f"{e['sub_epochs']} sub-epochs (a snapshot every {e['snapshot_every']}): "
+                  f"{e['reference_total_s'] / 60:.1f} min vs {e['total_s'] / 60:.1f} min = "
+                  f"{e['ratio']:.1f}x")
+    if "peak_gpu_memory_gib" in figures:
+        print(f"  peak GPU memory {figures['peak_gpu_memory_gib']:.2f} GiB")
 
 
 def _metrics(workdir: Path, dataset: str) -> dict[str, dict]:
@@ -173,6 +324,10 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--dataset", default="demo")
     b.add_argument("--meta-epochs", type=int, default=1,
                    help="meta-epochs to train (0: the config's)")
+    b.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
+    b.add_argument("--threads", type=int, help="torch threads (default: the cores, at most 8)")
+    b.add_argument("--sub-epochs", type=int, default=200,
+                   help="schedule length of the end-to-end comparison (the paper's: 200)")
     b.add_argument("--json", help="write the figures here")
     c = commands.add_parser("compare", help="compare the AUROCs of two runs")
     c.add_argument("a", help="first run's folder (e.g. the CPU run)")

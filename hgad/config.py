@@ -54,6 +54,9 @@ class TrainSettings:
     label_smoothing: float
     intra_start_epoch: int
     snapshot_every: int
+    precision: str
+    allow_tf32: bool
+    resident_fraction: float
     init: str | None
 
 
@@ -63,6 +66,7 @@ class EvalSettings:
     normalization: str
     gaussian_sigma: float
     batch_size: int
+    precision: str
     class_conditioning: tuple[str, ...]
 
 

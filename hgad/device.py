@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 
@@ -47,6 +49,24 @@ def resolve_device(name: str) -> torch.device:
                                "CUDA device(s) are visible (CUDA_VISIBLE_DEVICES="
                                f"{os.environ.get('CUDA_VISIBLE_DEVICES', '<unset>')})")
     return device
+
+
+@contextmanager
+def float32_matmuls(device: torch.device, allow_tf32: bool) -> Iterator[None]:
+    """On CUDA, float32 matmuls may use TF32 tensor cores inside the block only if ``allow_tf32``.
+
+    The setting is process-wide: it is restored on leaving, so scoring after training in the same
+    process is not affected.
+    """
+    if device.type != "cuda":
+        yield
+        return
+    previous = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = allow_tf32
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = previous
 
 
 def _mps() -> torch.device:

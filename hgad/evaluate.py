@@ -136,9 +136,12 @@ def category_maps(model: HGADModel, test: TestSet, category: str, settings: Sett
     return anomaly_maps(maps, normalizer, ev.msk_size, ev.gaussian_sigma)
 
 
-def _checked_model(model_path, manifest_path, device) -> tuple[HGADModel, dict]:
-    """:func:`load_model_file`, checking that the model knows the manifest's categories."""
+def _checked_model(model_path, manifest_path, settings: Settings,
+                   device) -> tuple[HGADModel, dict]:
+    """:func:`load_model_file` in ``evaluate.precision``, checking that the model knows the
+    manifest's categories."""
     model, state = load_model_file(model_path, device)
+    model.set_precision(settings.evaluate.precision)
     names = class_names(read_manifest(manifest_path))
     if names != model.class_names:
         raise ValueError(f"{model_path} was trained on categories {model.class_names}, "
@@ -154,7 +157,7 @@ def evaluate(model_path: str | os.PathLike, manifest_path: str | os.PathLike,
 
     ``train_cache`` is required when ``settings.evaluate.normalization`` is ``train_max``.
     """
-    model, _ = _checked_model(model_path, manifest_path, device)
+    model, _ = _checked_model(model_path, manifest_path, settings, device)
     test = load_test_set(manifest_path, test_cache, settings, train_cache)
     maps_dir = Path(maps_dir)
     maps_dir.mkdir(parents=True, exist_ok=True)
@@ -242,7 +245,7 @@ def evaluate_snapshots(model_path: str | os.PathLike, manifest_path: str | os.Pa
     records = []
     snapshots = [Path(model_path).parent / path for path in final.get("snapshots", [])]
     for snapshot in tqdm(snapshots, desc="snapshots", unit="snapshot"):
-        model, state = _checked_model(snapshot, manifest_path, device)
+        model, state = _checked_model(snapshot, manifest_path, settings, device)
         epoch = state["epoch"]
         for category in model.class_names:
             if len(test.indices(category)) == 0:

@@ -1,6 +1,10 @@
 """The conditional normalizing flow of one level and its positional condition.
 
 Definition: docs/method.md#flow.
+
+Precision: only the coupling subnetworks (the two GEMMs per block, nearly all of the flow's
+FLOPs) may run under ``torch.autocast`` in bfloat16; their output is cast back to float32, so the
+affine coupling, the soft permutation and the log-determinant accumulation stay in float32.
 """
 
 from __future__ import annotations
@@ -35,9 +39,35 @@ def positional_encoding_2d(dim: int, height: int, width: int) -> torch.Tensor:
     return encoding
 
 
+PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16}
+
+
+class Subnet(nn.Sequential):
+    """Linear - ReLU - Linear, [N, dims_in] -> [N, dims_out] float32.
+
+    ``compute_dtype`` (not saved: the state dict is that of the plain ``nn.Sequential``) runs it
+    under autocast in that dtype; ``None`` is plain float32.
+    """
+
+    compute_dtype: torch.dtype | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.compute_dtype is None:
+            return super().forward(x)
+        with torch.autocast(x.device.type, dtype=self.compute_dtype):
+            return super().forward(x).float()
+
+
+def set_precision(module: nn.Module, precision: str) -> None:
+    """Run every :class:`Subnet` inside ``module`` in ``precision`` (a key of ``PRECISIONS``)."""
+    for subnet in module.modules():
+        if isinstance(subnet, Subnet):
+            subnet.compute_dtype = PRECISIONS[precision]
+
+
 def _subnet(dims_in: int, dims_out: int) -> nn.Module:
     hidden = 2 * dims_in
-    return nn.Sequential(nn.Linear(dims_in, hidden), nn.ReLU(), nn.Linear(hidden, dims_out))
+    return Subnet(nn.Linear(dims_in, hidden), nn.ReLU(), nn.Linear(hidden, dims_out))
 
 
 def build_flow(dim: int, cond_dim: int, coupling_layers: int, clamp_alpha: float) -> Ff.SequenceINN:

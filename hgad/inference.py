@@ -4,7 +4,7 @@ Stored in the model file under ``inference``:
 - ``features``: how the training features were made (backbone, weights source, out_index,
   img_size, levels, mean, std, cache dtype) and ``weights_digest``, the sha256 of the backbone's
   tensors (None for random weights); ``hgad predict`` extracts with exactly these.
-- ``scoring``: ``msk_size`` and ``gaussian_sigma`` of the maps.
+- ``scoring``: ``msk_size``, ``gaussian_sigma`` and ``precision`` of the maps.
 - ``categories``: per category the inductive normalisation constants (``train_max``:
   :class:`hgad.score.Normalizer` fitted on the category's training maps, clipped) and the image
   scores of its training images under them (``train_scores``), whose quantiles give the decision
@@ -63,8 +63,10 @@ def inference_record(model: HGADModel, arrays: list[np.ndarray], labels: np.ndar
     """The ``inference`` entry of a model file (module docstring).
 
     ``arrays[l]`` is level l's training cache [N, D, H_l, W_l], ``labels`` the class index [N]
-    of each training image. The constants equal those evaluation fits with ``train_max``.
+    of each training image. The constants equal those evaluation fits with ``train_max``; the
+    model is left in the scoring precision.
     """
+    model.set_precision(settings.precision)
     categories = {}
     for index, name in enumerate(tqdm(model.class_names, desc="normalisation constants",
                                       unit="category")):
@@ -78,6 +80,6 @@ def inference_record(model: HGADModel, arrays: list[np.ndarray], labels: np.ndar
         del entry["clip"]
         categories[name] = {**entry, "train_scores": [float(s) for s in scores]}
     return {"features": feature_record(meta),
-            "scoring": {"msk_size": settings.msk_size,
-                        "gaussian_sigma": settings.gaussian_sigma},
+            "scoring": {"msk_size": settings.msk_size, "gaussian_sigma": settings.gaussian_sigma,
+                        "precision": settings.precision},
             "categories": categories}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from hgad.flow import build_flow, flatten_positions
+from hgad.flow import build_flow, flatten_positions, set_precision
 from hgad.prior import HierarchicalPrior
 
 
@@ -38,6 +38,11 @@ class HGADModel(nn.Module):
         """(trainable flow parameters, prior parameters) of one level."""
         flow = [p for p in self.flows[level].parameters() if p.requires_grad]
         return flow, list(self.priors[level].parameters())
+
+    def set_precision(self, precision: str) -> HGADModel:
+        """Run the flows' coupling subnetworks in ``precision`` (fp32 | bf16); returns self."""
+        set_precision(self.flows, precision)
+        return self
 
     def encode(self, level: int, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Features [B, D, H, W] of ``level`` -> (z [B*H*W, D], log|det J| [B*H*W])."""

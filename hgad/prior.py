@@ -84,9 +84,12 @@ class LossTerms:
     g_intra: torch.Tensor | None = None
     z: torch.Tensor | None = None
 
-    def as_floats(self) -> dict[str, float]:
-        return {name: float("nan") if value is None else value.item()
-                for name, value in vars(self).items()}
+    def stacked(self) -> torch.Tensor:
+        """The terms in field order as one detached tensor [6] (NaN where absent), on the terms'
+        device: no host synchronisation."""
+        total = self.total.detach()
+        return torch.stack([torch.full_like(total, math.nan) if value is None else value.detach()
+                            for value in vars(self).values()])
 
 
 def log_likelihood(prior: HierarchicalPrior, z: torch.Tensor, logdet: torch.Tensor,

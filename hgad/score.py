@@ -32,7 +32,8 @@ def level_maps(model: HGADModel, arrays: list[np.ndarray], rows: np.ndarray, cla
     """Per-level score maps of the cached images ``rows`` (class indices ``classes``).
 
     ``arrays[l]`` is level l's cache [N, D, H_l, W_l]. Returns {kind: [tensor [R, H_l, W_l]]} on
-    the CPU in float32, R = len(rows).
+    the CPU in float32, R = len(rows). The maps stay on ``device`` until all are made (one host
+    synchronisation per call, not one per batch).
     """
     model.eval()
     maps: dict[str, list[list[torch.Tensor]]] = {kind: [[] for _ in arrays] for kind in KINDS}
@@ -46,10 +47,11 @@ def level_maps(model: HGADModel, arrays: list[np.ndarray], rows: np.ndarray, cla
             cls = cls.repeat_interleave(height * width)
             prior = model.priors[level]
             maps["logp"][level].append(
-                log_likelihood(prior, z, logdet, cls).view(size, height, width).float().cpu())
+                log_likelihood(prior, z, logdet, cls).view(size, height, width).float())
             maps["neg_entropy"][level].append(
-                negative_entropy(prior, z).view(size, height, width).float().cpu())
-    return {kind: [torch.cat(parts) for parts in per_level] for kind, per_level in maps.items()}
+                negative_entropy(prior, z).view(size, height, width).float())
+    return {kind: [torch.cat(parts).cpu() for parts in per_level]
+            for kind, per_level in maps.items()}
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,8 @@ from tqdm import tqdm
 from hgad.atomic import replace_atomically
 from hgad.config import Settings
 from hgad.data.manifest import class_names, read_manifest, select_split
+from hgad.device import float32_matmuls
+from hgad.features.batches import CacheBatches, fits_on_device
 from hgad.features.cache import open_cache, read_meta
 from hgad.inference import inference_record
 from hgad.model import HGADModel
@@ -76,7 +78,11 @@ def _truncate_log(path: Path, rows: int) -> None:
 def _train_step(model: HGADModel, level: int, optimiser: torch.optim.Optimizer,
                 features: torch.Tensor, classes: torch.Tensor, lr: float, intra: bool,
                 settings: Settings):
-    """One optimiser step of one level on features [B, D, H, W] with image classes [B]."""
+    """One optimiser step of one level on features [B, D, H, W] with image classes [B].
+
+    No host synchronisation: a non-finite loss is stepped on too (the weights go NaN) and found
+    by :func:`_sub_epoch_rows` before anything is saved.
+    """
     tr = settings.train
     for group in optimiser.param_groups:
         group["lr"] = lr
@@ -85,11 +91,30 @@ def _train_step(model: HGADModel, level: int, optimiser: torch.optim.Optimizer,
     terms = hgad_losses(model.priors[level], z, logdet, classes.repeat_interleave(height * width),
                         lambda1=tr.lambda1, lambda2=tr.lambda2,
                         label_smoothing=tr.label_smoothing, intra=intra)
-    if torch.isfinite(terms.total):
-        optimiser.zero_grad(set_to_none=True)
-        terms.total.backward()
-        optimiser.step()
+    optimiser.zero_grad(set_to_none=True)
+    terms.total.backward()
+    optimiser.step()
     return terms
+
+
+def _sub_epoch_rows(losses: torch.Tensor, lrs: list[float], meta_epoch: int, sub_epoch: int,
+                    checkpoint_path: Path) -> list[list]:
+    """Loss-log rows of one sub-epoch from its device log ``losses`` [steps, levels, 6].
+
+    The one host synchronisation of a sub-epoch. Raises :class:`TrainingDivergedError` naming the
+    first (iteration, level) whose total loss is not finite.
+    """
+    values = losses.cpu()
+    bad = (~torch.isfinite(values[:, :, 0])).nonzero()
+    if len(bad):
+        step, level = bad[0].tolist()
+        raise TrainingDivergedError(
+            f"loss is {values[step, level, 0].item()} at meta-epoch {meta_epoch}, sub-epoch "
+            f"{sub_epoch}, iteration {step}, level {level}; the last good checkpoint "
+            f"{checkpoint_path} is kept")
+    return [[meta_epoch, sub_epoch, step, level, lr, *terms]
+            for step, (lr, per_level) in enumerate(zip(lrs, values.tolist(), strict=True))
+            for level, terms in enumerate(per_level)]
 
 
 def _model_file(model: HGADModel, fingerprint: str, **extra) -> dict:
@@ -151,31 +176,34 @@ def train(train_cache: str | os.PathLike, manifest_path: str | os.PathLike,
     count = len(train_rows)
     steps_per_sub = math.ceil(count / tr.batch_size)
     steps_per_meta = steps_per_sub * tr.sub_epochs
+    model.set_precision(tr.precision)
+    batches = CacheBatches(arrays, labels, device,
+                           resident=fits_on_device(arrays, device, tr.resident_fraction))
     progress = tqdm(total=(tr.meta_epochs - start_meta) * steps_per_meta,
                     desc=f"train seed {seed}", unit="it")
     for meta_epoch in range(start_meta, tr.meta_epochs):
         rows = []
         intra = meta_epoch >= tr.intra_start_epoch
         for sub_epoch in range(tr.sub_epochs):
-            order = _epoch_order(seed, meta_epoch, sub_epoch, count)
-            for step in range(steps_per_sub):
-                lr = learning_rate(tr, meta_epoch, sub_epoch * steps_per_sub + step, steps_per_meta)
-                batch = np.sort(order[step * tr.batch_size:(step + 1) * tr.batch_size].numpy())
-                for level, (array, optimiser) in enumerate(zip(arrays, optimisers, strict=True)):
-                    features = torch.from_numpy(array[batch]).to(device, torch.float32)
-                    terms = _train_step(model, level, optimiser, features,
-                                        labels[batch].to(device), lr, intra, settings)
-                    if not torch.isfinite(terms.total):
-                        progress.close()
-                        raise TrainingDivergedError(
-                            f"loss is {terms.total.item()} at meta-epoch {meta_epoch}, sub-epoch "
-                            f"{sub_epoch}, iteration {step}, level {level}; the last good "
-                            f"checkpoint {checkpoint_path} is kept")
-                    values = terms.as_floats()
-                    rows.append([meta_epoch, sub_epoch, step, level, lr,
-                                 *(values[f] for f in LOG_FIELDS[5:])])
-                progress.update(1)
-                progress.set_postfix(meta_epoch=meta_epoch, loss=f"{rows[-1][5]:.3f}")
+            order = _epoch_order(seed, meta_epoch, sub_epoch, count).numpy()
+            lrs = [learning_rate(tr, meta_epoch, sub_epoch * steps_per_sub + step, steps_per_meta)
+                   for step in range(steps_per_sub)]
+            losses = torch.empty(steps_per_sub, model.levels, len(LOG_FIELDS) - 5, device=device)
+            with float32_matmuls(device, tr.allow_tf32):
+                for step, (features, classes) in enumerate(batches([
+                        np.sort(order[step * tr.batch_size:(step + 1) * tr.batch_size])
+                        for step in range(steps_per_sub)])):
+                    for level, optimiser in enumerate(optimisers):
+                        terms = _train_step(model, level, optimiser, features[level], classes,
+                                            lrs[step], intra, settings)
+                        losses[step, level] = terms.stacked()
+                    progress.update(1)
+            try:
+                rows += _sub_epoch_rows(losses, lrs, meta_epoch, sub_epoch, checkpoint_path)
+            except TrainingDivergedError:
+                progress.close()
+                raise
+            progress.set_postfix(meta_epoch=meta_epoch, loss=f"{rows[-1][5]:.3f}")
             epochs_done = meta_epoch * tr.sub_epochs + sub_epoch + 1
             if tr.snapshot_every and epochs_done % tr.snapshot_every == 0:
                 _save_atomic(_model_file(model, fingerprint, epoch=epochs_done),

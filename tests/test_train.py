@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 import shutil
 
@@ -177,6 +178,64 @@ def test_checkpoint_of_other_settings_is_not_resumed(tmp_path, trained, caches, 
                   on_meta_epoch_end=done.append)
     assert done == [0, 1, 2]
     assert float(_read_log(run.log)[0]["lr"]) == pytest.approx(1e-4 / 10)
+
+
+def test_log_rows_are_those_of_every_step_and_level(trained, caches, manifest_path,
+                                                    tiny_settings):
+    """The log, written once per sub-epoch from the device, holds one row per (iteration, level)
+    in training order, with that step's lr, and the losses of that step."""
+    from hgad.data.manifest import read_manifest, select_split
+    from hgad.features.cache import open_cache
+    from hgad.model import HGADModel
+    from hgad.prior import hgad_losses
+    from hgad.schedule import learning_rate
+    from hgad.train import _epoch_order
+
+    tr, levels = tiny_settings.train, tiny_settings.features.levels
+    steps = math.ceil(2 * N_TRAIN / tr.batch_size)
+    records = _read_log(trained.log)
+    expected = [(m, s, i, level) for m in range(tr.meta_epochs) for s in range(tr.sub_epochs)
+                for i in range(steps) for level in range(levels)]
+    assert [tuple(int(r[k]) for k in LOG_FIELDS[:4]) for r in records] == expected
+    for record, (m, s, i, _) in zip(records, expected, strict=True):
+        assert float(record["lr"]) == learning_rate(tr, m, s * steps + i, steps * tr.sub_epochs)
+    # the first step of each level starts from the initial model: recompute its losses
+    torch.manual_seed(0)
+    model = HGADModel([112] * levels, ["brick", "grass"], **dataclasses.asdict(tiny_settings.model))
+    categories = select_split(read_manifest(manifest_path), "train")["category"].to_numpy()
+    batch = np.sort(_epoch_order(0, 0, 0, 2 * N_TRAIN)[:tr.batch_size].numpy())
+    classes = torch.tensor([["brick", "grass"].index(c) for c in categories[batch]])
+    for level, array in enumerate(open_cache(caches.train)):
+        features = torch.from_numpy(array[batch]).float()
+        z, logdet = model.encode(level, features)
+        terms = hgad_losses(model.priors[level], z, logdet,
+                            classes.repeat_interleave(features.shape[2] * features.shape[3]),
+                            lambda1=tr.lambda1, lambda2=tr.lambda2,
+                            label_smoothing=tr.label_smoothing, intra=False)
+        logged = [float(records[level][k]) for k in ("total", "g", "mi", "e")]
+        assert logged == [terms.total.item(), terms.g.item(), terms.mi.item(), terms.e.item()]
+
+
+def test_nan_at_a_known_step_is_reported_with_its_position(tmp_path, caches, manifest_path,
+                                                           tiny_settings):
+    from hgad.train import _epoch_order, train
+
+    cache = tmp_path / "train_cache"
+    shutil.copytree(caches.train, cache)
+    image = 3
+    array = np.load(level_path(cache, 1), mmap_mode="r+")
+    array[image] = np.nan  # one image, level 1 only
+    array.flush()
+    del array
+    order = _epoch_order(0, 0, 0, 2 * N_TRAIN).tolist()
+    step = order.index(image) // tiny_settings.train.batch_size
+    run = Run.at(tmp_path / "run")
+    with pytest.raises(TrainingDivergedError) as error:
+        train(cache, manifest_path, run.model, run.log, run.checkpoints, tiny_settings, 0,
+              torch.device("cpu"))
+    assert f"meta-epoch 0, sub-epoch 0, iteration {step}, level 1;" in str(error.value)
+    assert not (run.checkpoints / "last.pt").exists()
+    assert not run.model.exists() and not run.log.exists()
 
 
 # --- optimisers: one per level, weight decay on the flows, the schedule's learning rate --------

@@ -14,7 +14,8 @@ rule train:
         # the map settings of the normalisation constants stored for hgad predict
         settings={**{key: config[key] for key in ['model', 'train', 'device']},
                   "evaluate": {key: config["evaluate"][key]
-                               for key in ['msk_size', 'gaussian_sigma', 'batch_size']}},
+                               for key in ['msk_size', 'gaussian_sigma', 'batch_size',
+                                           'precision']}},
         checkpoints=lambda wildcards: f"results/{wildcards.dataset}/seed{wildcards.seed}/checkpoints",
     conda:
         "../../environment.yml"
