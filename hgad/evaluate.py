@@ -3,7 +3,9 @@
 Writes the anomaly maps of each category to ``<maps_dir>/<category>.npy`` (float16
 [N, msk_size, msk_size], memory-mappable; the ``oracle`` maps) and every metric per category
 plus the mean over categories to a JSON and a CSV file, once per class-conditioning variant
-(:mod:`hgad.conditioning`; ``predicted_`` and ``agnostic_`` prefixes).
+(:mod:`hgad.conditioning`; ``predicted_`` and ``agnostic_`` prefixes). The JSON records where the
+numbers came from: the evaluation's ``provenance`` and the model file's (``training_provenance``:
+the training commit).
 
 A metric needs normal and anomalous samples: a category whose test images are all normal (or
 all anomalous) gets NaN for the image metrics, one without anomalous (or normal) pixels NaN for
@@ -157,7 +159,7 @@ def evaluate(model_path: str | os.PathLike, manifest_path: str | os.PathLike,
 
     ``train_cache`` is required when ``settings.evaluate.normalization`` is ``train_max``.
     """
-    model, _ = _checked_model(model_path, manifest_path, settings, device)
+    model, state = _checked_model(model_path, manifest_path, settings, device)
     test = load_test_set(manifest_path, test_cache, settings, train_cache)
     maps_dir = Path(maps_dir)
     maps_dir.mkdir(parents=True, exist_ok=True)
@@ -184,7 +186,8 @@ def evaluate(model_path: str | os.PathLike, manifest_path: str | os.PathLike,
                 np.mean(test_maps[category].predicted == index))
         per_category[category] = {**metrics, "num_test": len(labels),
                                   "num_anomalous": int(labels.sum())}
-    return _write(per_category, metrics_json, metrics_csv, model_path, manifest_path)
+    return _write(per_category, metrics_json, metrics_csv, model_path, manifest_path,
+                  state.get("provenance", {}))
 
 
 def map_metrics(scores: np.ndarray, labels: np.ndarray, masks: np.ndarray,
@@ -238,11 +241,13 @@ def evaluate_snapshots(model_path: str | os.PathLike, manifest_path: str | os.Pa
 
     This is the paper protocol's model selection on the test set; its results are only ever
     reported in columns marked as test-set-selected. Writes and returns a table with columns
-    epoch (sub-epochs done), category, image_auroc, pixel_auroc.
+    epoch (sub-epochs done), category, image_auroc, pixel_auroc, training_commit (the
+    snapshot's) and evaluation_commit.
     """
     final = torch.load(model_path, map_location="cpu", weights_only=True)
     test = load_test_set(manifest_path, test_cache, settings, train_cache)
     records = []
+    evaluation_commit = provenance()["commit"]
     snapshots = [Path(model_path).parent / path for path in final.get("snapshots", [])]
     for snapshot in tqdm(snapshots, desc="snapshots", unit="snapshot"):
         model, state = _checked_model(snapshot, manifest_path, settings, device)
@@ -259,19 +264,26 @@ def evaluate_snapshots(model_path: str | os.PathLike, manifest_path: str | os.Pa
                 **_or_nan(lambda s, y: {"pixel_auroc": roc_auc(s.ravel(), y.ravel())},
                           ("pixel_auroc",), scores, test.masks(category),
                           f"{test.where(category)}, snapshot {epoch}: test pixels", "pixel"),
+                "training_commit": state.get("provenance", {}).get("commit", "unknown"),
+                "evaluation_commit": evaluation_commit,
             })
-    table = pd.DataFrame(records, columns=["epoch", "category", "image_auroc", "pixel_auroc"])
+    table = pd.DataFrame(records, columns=["epoch", "category", "image_auroc", "pixel_auroc",
+                                           "training_commit", "evaluation_commit"])
     replace_atomically(out_csv, lambda tmp: table.to_csv(tmp, index=False, float_format="%.6f"))
     return table
 
 
-def _write(per_category: dict, metrics_json, metrics_csv, model_path, manifest_path) -> dict:
+def _write(per_category: dict, metrics_json, metrics_csv, model_path, manifest_path,
+           training_provenance: dict | None = None) -> dict:
+    """Write the metrics; ``training_provenance`` is the model file's (none for a method that
+    trains nothing, e.g. the kNN baseline)."""
     table = pd.DataFrame.from_dict(per_category, orient="index")
     metric_names = [c for c in table.columns if not c.startswith("num_")]
     mean = table[metric_names].mean().to_dict()  # skips NaN: over the categories that have it
     result = {"model": str(model_path), "manifest": str(manifest_path),
               "categories": {c: _nan_to_none(values) for c, values in per_category.items()},
-              "mean": _nan_to_none(mean), "provenance": provenance()}
+              "mean": _nan_to_none(mean), "provenance": provenance(),
+              "training_provenance": training_provenance}
     replace_atomically(metrics_json, lambda tmp: tmp.write_text(json.dumps(result, indent=2)))
     table.loc["mean", metric_names] = pd.Series(mean)
     table.index.name = "category"

@@ -101,9 +101,14 @@ def collect(metrics_files: Mapping[int, PathLike]) -> pd.DataFrame:
 
 
 def commits(metrics_files: Mapping[int, PathLike]) -> dict[int, str]:
-    """The code commit each seed's metrics came from (``provenance.commit`` of its JSON)."""
-    return {seed: _read_json(path).get("provenance", {}).get("commit", "unknown")
-            for seed, path in sorted(metrics_files.items())}
+    """The commit that trained each seed's model (``training_provenance.commit`` of its metrics
+    JSON; ``provenance.commit``, the evaluation's, in files without it)."""
+    found = {}
+    for seed, path in sorted(metrics_files.items()):
+        content = _read_json(path)
+        source = content.get("training_provenance") or content.get("provenance", {})
+        found[seed] = source.get("commit", "unknown")
+    return found
 
 
 def seed_values(long: pd.DataFrame) -> pd.DataFrame:

@@ -3,9 +3,12 @@
 Definition: docs/method.md#optimisation.
 
 Every meta-epoch ends with a checkpoint (written to a temporary file, then renamed) holding the
-model, the optimiser states and the number of loss-log rows. A rerun with the same settings
-resumes from it; the order of the training images in each sub-epoch is a pure function of
-(seed, meta-epoch, sub-epoch), so a resumed run ends with the same weights as an uninterrupted one.
+model, the optimiser states and the number of loss-log rows. A rerun resumes from it only when
+its fingerprint is unchanged: settings, seed, classes, the feature cache's metadata and content
+digest, and the digest of the training code (:data:`hgad.fingerprint.TRAINING_CODE`); anything
+else trains from scratch, warning which part differs. The order of the training images in each
+sub-epoch is a pure function of (seed, meta-epoch, sub-epoch), so a resumed run ends with the
+same weights as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import csv
 import json
 import math
 import os
+import pickle
 import shutil
 import warnings
 from collections.abc import Callable
@@ -29,7 +33,8 @@ from hgad.config import Settings
 from hgad.data.manifest import class_names, read_manifest, select_split
 from hgad.device import float32_matmuls
 from hgad.features.batches import CacheBatches, fits_on_device
-from hgad.features.cache import open_cache, read_meta
+from hgad.features.cache import open_cache, read_digest, read_meta
+from hgad.fingerprint import training_code_digest
 from hgad.inference import inference_record
 from hgad.model import HGADModel
 from hgad.prior import hgad_losses
@@ -97,6 +102,17 @@ def _train_step(model: HGADModel, level: int, optimiser: torch.optim.Optimizer,
     return terms
 
 
+def training_fingerprint(settings: Settings, seed: int, train_cache: str | os.PathLike,
+                         names: list[str]) -> str:
+    """What a checkpoint must have been made from to be resumed (canonical JSON)."""
+    cache = {**asdict(read_meta(train_cache)), "digest": read_digest(train_cache)}
+    return json.dumps({"model": asdict(settings.model), "train": asdict(settings.train),
+                       "seed": seed, "cache": cache, "classes": names,
+                       "code": training_code_digest(),
+                       "init_sha256": file_sha256(settings.train.init) if settings.train.init
+                       else None}, sort_keys=True)
+
+
 def _sub_epoch_rows(losses: torch.Tensor, lrs: list[float], meta_epoch: int, sub_epoch: int,
                     checkpoint_path: Path) -> list[list]:
     """Loss-log rows of one sub-epoch from its device log ``losses`` [steps, levels, 6].
@@ -153,11 +169,7 @@ def train(train_cache: str | os.PathLike, manifest_path: str | os.PathLike,
         raise ValueError(f"{train_cache}: {len(arrays[0])} cached images but {manifest_path} "
                          f"lists {len(train_rows)} training images")
     tr = settings.train
-    meta = read_meta(train_cache)
-    fingerprint = json.dumps({"model": asdict(settings.model), "train": asdict(tr), "seed": seed,
-                              "cache": asdict(meta), "classes": names,
-                              "init_sha256": file_sha256(tr.init) if tr.init else None},
-                             sort_keys=True)
+    fingerprint = training_fingerprint(settings, seed, train_cache, names)
 
     torch.manual_seed(seed)
     model = HGADModel([a.shape[1] for a in arrays], names, **asdict(settings.model)).to(device)
@@ -221,24 +233,47 @@ def train(train_cache: str | os.PathLike, manifest_path: str | os.PathLike,
         path.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(running_log, log_path)
     snapshots = [os.path.relpath(p, model_path.parent) for p in sorted(snapshot_dir.glob("*.pt"))]
-    inference = inference_record(model, arrays, labels.numpy(), meta, settings.evaluate, device)
+    inference = inference_record(model, arrays, labels.numpy(), read_meta(train_cache),
+                                 settings.evaluate, device)
     _save_atomic(_model_file(model, fingerprint, epoch=tr.meta_epochs * tr.sub_epochs,
                              snapshots=snapshots, inference=inference), model_path)
     return model_path
 
 
+def _differences(old: dict, new: dict) -> list[str]:
+    """The fingerprint parts that differ, one level deep: ``train.lr``, ``cache.digest``."""
+    parts = []
+    for key in sorted(old.keys() | new.keys()):
+        before, after = old.get(key), new.get(key)
+        if isinstance(before, dict) and isinstance(after, dict):
+            parts += [f"{key}.{sub}" for sub in sorted(before.keys() | after.keys())
+                      if before.get(sub) != after.get(sub)]
+        elif before != after:
+            parts.append(key)
+    return parts
+
+
 def _resume(checkpoint_path: Path, fingerprint: str, model: HGADModel,
             optimisers: list[torch.optim.Adam], device: torch.device) -> tuple[int, int]:
-    """Load ``checkpoint_path`` if it was made with the same settings.
+    """Load ``checkpoint_path`` if it was made from the same inputs (``fingerprint``).
 
-    Returns (meta-epochs done, loss-log rows written); (0, 0) to train from scratch.
+    Returns (meta-epochs done, loss-log rows written); (0, 0) to train from scratch. An
+    unreadable (e.g. truncated) checkpoint is set aside as ``last.pt.bad``.
     """
     if not checkpoint_path.exists():
         return 0, 0
-    state = torch.load(checkpoint_path, map_location=device, weights_only=True)
+    try:
+        state = torch.load(checkpoint_path, map_location=device, weights_only=True)
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError) as error:
+        bad = checkpoint_path.with_name(checkpoint_path.name + ".bad")
+        os.replace(checkpoint_path, bad)
+        warnings.warn(f"{checkpoint_path} is unreadable ({error}); set aside as {bad}, training "
+                      "from scratch", stacklevel=3)
+        return 0, 0
     if state["fingerprint"] != fingerprint:
-        warnings.warn(f"{checkpoint_path} was made with other settings; training from scratch",
-                      stacklevel=3)
+        differing = _differences(json.loads(state["fingerprint"]), json.loads(fingerprint))
+        warnings.warn(f"{checkpoint_path} was made with other settings or inputs (differing: "
+                      f"{', '.join(differing)}); training from scratch", stacklevel=3)
         return 0, 0
     model.load_state_dict(state["model"])
     for optimiser, optimiser_state in zip(optimisers, state["optimisers"], strict=True):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -13,6 +14,7 @@ from hgad.config import Settings, settings_from_config
 from hgad.data.demo import generate_demo
 from hgad.data.manifest import write_manifest
 from hgad.data.mvtec import mvtec_manifest
+from hgad.features.cache import CacheWriter, open_cache, read_meta
 from hgad.features.extract import extract_features
 from hgad.train import train
 
@@ -71,6 +73,16 @@ def caches(manifest_path, tiny_settings) -> Caches:
         train=extract_features(manifest_path, "train", base / "train", tiny_settings.features, CPU),
         test=extract_features(manifest_path, "test", base / "test", tiny_settings.features, CPU),
     )
+
+
+def scaled_cache(source: Path, folder: Path, factor: float) -> Path:
+    """A cache with ``source``'s metadata and its features times ``factor`` (as if its images
+    had been rewritten in place and extracted again)."""
+    arrays = open_cache(source)
+    with CacheWriter(folder, read_meta(source), [a.shape[1:] for a in arrays]) as writer:
+        for level, array in enumerate(arrays):
+            writer.write(level, 0, factor * np.asarray(array))
+        return writer.commit()
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,15 @@ import dataclasses
 import numpy as np
 import pytest
 
-from hgad.features.cache import CacheMeta, CacheMismatchError, CacheWriter, open_cache, read_meta
+from hgad.features.cache import (
+    CacheMeta,
+    CacheMismatchError,
+    CacheWriter,
+    level_path,
+    open_cache,
+    read_digest,
+    read_meta,
+)
 from hgad.features.extract import cache_meta
 
 SHAPES = [(3, 4, 4), (3, 2, 2)]
@@ -111,6 +119,36 @@ def test_commit_replaces_an_older_cache(tmp_path):
     folder = _write(tmp_path / "cache", meta=_meta(img_size=128), features=new)
     arrays = open_cache(folder, expected=_meta(img_size=128))
     assert np.array_equal(arrays[1], new[1])
+
+
+def test_digest_identifies_the_content(tmp_path):
+    same = [_write(tmp_path / name) for name in ("a", "b")]
+    assert read_digest(same[0]) == read_digest(same[1])
+    other = _write(tmp_path / "c", features=_features(seed=1))
+    assert read_meta(other) == read_meta(same[0])  # same metadata, other features
+    assert read_digest(other) != read_digest(same[0])
+
+
+@pytest.mark.parametrize(("keep", "problem"), [(-2, "truncated feature-cache file"),
+                                               (20, "damaged feature-cache file"),
+                                               (0, "damaged feature-cache file")])
+def test_truncated_file_is_named_with_the_remedy(tmp_path, keep, problem):
+    folder = _write(tmp_path / "cache")
+    path = level_path(folder, 1)
+    path.write_bytes(path.read_bytes()[:keep])
+    with pytest.raises(CacheMismatchError) as error:
+        open_cache(folder)
+    message = str(error.value)
+    assert message.startswith(f"{path}: {problem}")
+    assert f"delete {folder} and run the workflow again" in message
+    assert f"snakemake --forcerun {folder}" in message
+
+
+def test_missing_level_file_is_named(tmp_path):
+    folder = _write(tmp_path / "cache")
+    level_path(folder, 0).unlink()
+    with pytest.raises(CacheMismatchError, match=f"{level_path(folder, 0)}: missing"):
+        open_cache(folder)
 
 
 def test_extracted_cache_matches_its_settings(caches, manifest_path, tiny_settings):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,7 @@ import torch
 from conftest import CPU, Run, run_train
 
 from hgad.evaluate import evaluate, evaluate_snapshots
+from hgad.provenance import git_commit
 from hgad.tables import BEST_LABEL, best_note, best_selected, write_tables
 
 
@@ -36,6 +38,23 @@ def test_snapshots_are_kept_and_scored(tmp_path, caches, manifest_path, tiny_set
         for metric in ("image_auroc", "pixel_auroc"):
             assert np.isclose(at_end.loc[category, metric],
                               metrics["categories"][category][metric], atol=1e-5)
+    # Where the numbers came from: the commit that trained, and the one that evaluated.
+    trained_at = final["provenance"]["commit"]
+    assert metrics["training_provenance"] == final["provenance"]
+    assert metrics["provenance"]["commit"] == git_commit(Path(__file__).parent)
+    assert set(table["training_commit"]) == {trained_at}
+    assert set(table["evaluation_commit"]) == {metrics["provenance"]["commit"]}
+
+
+def test_tables_name_the_training_commit(tmp_path):
+    content = {"categories": {"a": {"image_auroc": 0.9, "pixel_auroc": 0.8}}, "mean": {},
+               "provenance": {"commit": "evaluated-here"},
+               "training_provenance": {"commit": "trained-there"}}
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(content))
+    table = write_tables("mine", {0: path}, tmp_path / "t.md", tmp_path / "t.csv")
+    assert not table.empty
+    assert "Seed 0, from commit trained-there." in (tmp_path / "t.md").read_text()
 
 
 def _snapshot_csv(path, values):

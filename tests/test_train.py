@@ -6,11 +6,12 @@ import csv
 import dataclasses
 import math
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from conftest import N_TRAIN, Run, run_train
+from conftest import N_TRAIN, Caches, Run, run_train, scaled_cache
 
 from hgad.evaluate import load_model
 from hgad.features.cache import level_path
@@ -103,8 +104,8 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, trained, caches, manifes
     assert run.log.read_text() == trained.log.read_text()
 
 
-def test_rerun_after_completion_keeps_model_and_log(tmp_path, trained, caches, manifest_path,
-                                                     tiny_settings):
+def test_rerun_of_a_finished_run_with_the_same_inputs_keeps_model_and_log(
+        tmp_path, trained, caches, manifest_path, tiny_settings):
     run = Run.at(tmp_path / "copy")
     shutil.copytree(trained.folder, run.folder)
     done = []
@@ -112,6 +113,61 @@ def test_rerun_after_completion_keeps_model_and_log(tmp_path, trained, caches, m
     assert done == []
     _assert_same_state(_state(run.model), _state(trained.model))
     assert run.log.read_text() == trained.log.read_text()
+
+
+def test_finished_run_on_other_features_trains_from_scratch(tmp_path, trained, caches,
+                                                           manifest_path, tiny_settings):
+    """Same settings, manifest and cache metadata: only the features' content differs."""
+    inverted = Caches(train=scaled_cache(caches.train, tmp_path / "inverted", -1),
+                      test=caches.test)
+    run = Run.at(tmp_path / "copy")
+    shutil.copytree(trained.folder, run.folder)
+    done = []
+    with pytest.warns(UserWarning, match=r"differing: cache\.digest\); training from scratch"):
+        run_train(run, inverted, manifest_path, tiny_settings, on_meta_epoch_end=done.append)
+    assert done == [0, 1, 2]
+    final, before = _state(run.model), _state(trained.model)
+    assert not torch.equal(final["priors.0.mu"], before["priors.0.mu"])
+    assert _read_log(run.log)[0]["meta_epoch"] == "0"
+    assert run.log.read_text() != trained.log.read_text()
+
+
+def test_changed_training_code_trains_from_scratch(tmp_path, trained, caches, manifest_path,
+                                                   tiny_settings, monkeypatch):
+    monkeypatch.setattr("hgad.train.training_code_digest", lambda: "an edited prior.py")
+    run = Run.at(tmp_path / "copy")
+    shutil.copytree(trained.folder, run.folder)
+    done = []
+    with pytest.warns(UserWarning, match=r"differing: code\)"):
+        run_train(run, caches, manifest_path, tiny_settings, on_meta_epoch_end=done.append)
+    assert done == [0, 1, 2]  # not resumed (the same data and settings give the same weights)
+    _assert_same_state(_state(run.model), _state(trained.model))
+
+
+def test_truncated_checkpoint_is_set_aside_and_training_restarts(tmp_path, trained, caches,
+                                                                  manifest_path, tiny_settings):
+    run = Run.at(tmp_path / "truncated")
+    with pytest.raises(Interrupt):
+        run_train(run, caches, manifest_path, tiny_settings, on_meta_epoch_end=_stop_after_first)
+    checkpoint = run.checkpoints / "last.pt"
+    content = checkpoint.read_bytes()
+    checkpoint.write_bytes(content[:len(content) // 2])
+    done = []
+    with pytest.warns(UserWarning, match="last.pt is unreadable") as warned:
+        run_train(run, caches, manifest_path, tiny_settings, on_meta_epoch_end=done.append)
+    assert f"set aside as {checkpoint}.bad, training from scratch" in str(warned[0].message)
+    assert (run.checkpoints / "last.pt.bad").read_bytes() == content[:len(content) // 2]
+    assert done == [0, 1, 2]
+    _assert_same_state(_state(run.model), _state(trained.model))
+    assert run.log.read_text() == trained.log.read_text()
+
+
+def test_model_file_records_the_training_commit(trained):
+    from hgad.provenance import git_commit
+
+    saved = torch.load(trained.model, map_location="cpu", weights_only=True)
+    assert saved["provenance"]["commit"] == git_commit(Path(__file__).parent)
+    assert saved["settings"]["code"] and saved["settings"]["cache"]["digest"]
 
 
 def test_same_seed_gives_same_model(tmp_path, trained, caches, manifest_path, tiny_settings):

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 import pytest
+import torch
+from PIL import Image, ImageOps
 from workflow_runner import TINY, run_workflow
+
+from hgad.data.demo import generate_demo
 
 
 @pytest.mark.workflow
@@ -54,3 +59,42 @@ def test_invalid_config_fails_before_any_job_naming_the_key(tmp_path, change, me
     assert result.returncode != 0
     assert message in result.stdout + result.stderr
     assert not (tmp_path / "results").exists()
+
+
+def _jobs(result) -> dict[str, int]:
+    """The job counts of a Snakemake run or dry run ("Job stats" table)."""
+    lines = (result.stdout + result.stderr).splitlines()
+    return {match[1]: int(match[2]) for match in map(re.compile(r"^(\w+)\s+(\d+)$").match, lines)
+            if match and match[1] != "total"}
+
+
+@pytest.mark.workflow
+def test_images_rewritten_in_place_rerun_extraction_and_train_from_scratch(tmp_path):
+    """A `root:` dataset: the workflow notices images rewritten with the same names."""
+    root = generate_demo(tmp_path / "mine", seed=3, **TINY["demo"])
+    config = {**TINY, "seeds": [0], "datasets": {"mine": {"layout": "mvtec", "root": str(root)}}}
+    target = "results/mine/seed0/model.pt"  # the part of the DAG that matters, in less time
+    first = run_workflow(tmp_path, config, target)
+    assert first.returncode == 0, first.stderr[-4000:]
+    model = tmp_path / target
+    before = torch.load(model, weights_only=True)["model"]
+    loss_log = (tmp_path / "results/mine/seed0/train_log.csv").read_text()
+    untouched = run_workflow(tmp_path, config, target, "--dry-run")
+    assert "Nothing to be done" in untouched.stdout + untouched.stderr
+
+    for image in sorted(root.glob("*/train/good/*.png")):  # inverted in place, same names
+        ImageOps.invert(Image.open(image).convert("RGB")).save(image)
+    planned = run_workflow(tmp_path, config, target, "--dry-run")
+    assert _jobs(planned) == {"manifest": 1, "extract_features": 1, "train": 1}
+    assert "Params have changed" in planned.stdout + planned.stderr
+
+    second = run_workflow(tmp_path, config, target)
+    assert second.returncode == 0, second.stderr[-4000:]
+    train_log = (tmp_path / "results/logs/train/mine_seed0.log").read_text()
+    assert "differing: cache.digest, cache.manifest_hash); training from scratch" in train_log
+    after = torch.load(model, weights_only=True)["model"]
+    assert not torch.equal(after["priors.0.mu"], before["priors.0.mu"])
+    restarted = (tmp_path / "results/mine/seed0/train_log.csv").read_text()
+    assert restarted.count("\n") == loss_log.count("\n") and restarted != loss_log
+    again = run_workflow(tmp_path, config, target, "--dry-run")
+    assert "Nothing to be done" in again.stdout + again.stderr

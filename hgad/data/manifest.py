@@ -3,6 +3,8 @@
 One row per image with the columns of :data:`COLUMNS`. ``label`` is 0 for a normal image and 1
 for an anomalous one; ``mask`` is empty for normal images. Categories are dataset-qualified only
 in the Union setting; :func:`class_names` gives the stable class index (sorted names).
+``fingerprint`` holds the size and mtime of the image (and its mask) when the manifest was made,
+so a file rewritten in place changes the manifest and everything made from it.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from pathlib import Path
 import pandas as pd
 
 from hgad.atomic import replace_atomically
+from hgad.fingerprint import file_stamp
 
-COLUMNS = ["dataset", "category", "split", "label", "defect", "image", "mask"]
+COLUMNS = ["dataset", "category", "split", "label", "defect", "image", "mask", "fingerprint"]
 SPLITS = ("train", "test")
 
 
@@ -24,12 +27,19 @@ class ManifestError(ValueError):
 
 
 def make_manifest(rows: list[dict]) -> pd.DataFrame:
-    """Build a manifest from row dicts, checked and in a stable order (category, split, image)."""
+    """Build a manifest from row dicts, checked and in a stable order (category, split, image).
+
+    The ``fingerprint`` of each row is taken from the files now (any given one is ignored).
+    """
     frame = pd.DataFrame(rows, columns=COLUMNS)
     if frame.empty:
         raise ManifestError("no images found")
     frame["label"] = frame["label"].astype(int)
     frame["mask"] = frame["mask"].fillna("").astype(str)
+    frame["fingerprint"] = [
+        ";".join(file_stamp(path) for path in (image, mask) if path)
+        for image, mask in zip(frame["image"], frame["mask"], strict=True)
+    ]
     frame["defect"] = frame["defect"].astype(str)
     bad = frame[~frame["split"].isin(SPLITS)]
     if not bad.empty:
@@ -46,11 +56,15 @@ def write_manifest(frame: pd.DataFrame, path: str | os.PathLike) -> None:
 
 
 def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a manifest written by :func:`write_manifest`; a missing column is an error."""
-    frame = pd.read_csv(path, dtype={"category": str, "defect": str}, keep_default_na=False)
-    absent = [c for c in COLUMNS if c not in frame.columns]
+    """Read a manifest written by :func:`write_manifest`; a missing column is an error (but
+    ``fingerprint``, which a manifest written by hand may lack)."""
+    frame = pd.read_csv(path, dtype={"category": str, "defect": str, "fingerprint": str},
+                        keep_default_na=False)
+    absent = [c for c in COLUMNS if c not in frame.columns and c != "fingerprint"]
     if absent:
         raise ManifestError(f"{path}: missing column(s) {', '.join(absent)}")
+    if "fingerprint" not in frame.columns:  # a manifest written by hand
+        frame["fingerprint"] = ""
     frame["label"] = frame["label"].astype(int)
     return frame[COLUMNS]
 

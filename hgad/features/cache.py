@@ -1,22 +1,30 @@
 """The feature cache: one float16 memory-mapped ``.npy`` array per (dataset, split, level).
 
 A cache folder holds ``level<l>.npy`` arrays of shape [N, C, H_l, W_l] (row i = image i of the
-split in manifest order) and ``meta.json`` describing how they were made. It is written to a
-temporary sibling folder and renamed when complete, so an interrupted extraction never leaves a
-folder that looks like a cache. A cache whose metadata differs from the request is an error.
+split in manifest order) and ``meta.json`` describing how they were made, with a ``digest`` of
+the arrays' bytes computed when the cache is committed (the content identity that training
+fingerprints). It is written to a temporary sibling folder and renamed when complete, so an
+interrupted extraction never leaves a folder that looks like a cache. A cache whose metadata
+differs from the request is an error, and so is a truncated file (named, with the remedy).
+
+A union cache holds no features: ``index.npy`` [N, 2] maps each of its rows to (member, row of
+that member's cache), and ``meta.json`` lists the member caches (relative paths) and their
+digests. :func:`open_cache` gives the same row access for both kinds.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
 META_FILE = "meta.json"
+INDEX_FILE = "index.npy"
 
 
 class CacheMismatchError(ValueError):
@@ -40,14 +48,47 @@ class CacheMeta:
     num_images: int
 
     @classmethod
-    def from_json(cls, text: str) -> CacheMeta:
-        fields = json.loads(text)
-        fields["mean"], fields["std"] = tuple(fields["mean"]), tuple(fields["std"])
-        return cls(**fields)
+    def from_dict(cls, values: dict) -> CacheMeta:
+        """The metadata fields of a ``meta.json`` content (other keys are ignored)."""
+        known = {f.name: values[f.name] for f in fields(cls)}
+        known["mean"], known["std"] = tuple(known["mean"]), tuple(known["std"])
+        return cls(**known)
 
 
 def level_path(folder: str | os.PathLike, level: int) -> Path:
     return Path(folder) / f"level{level}.npy"
+
+
+def _remedy(folder: str | os.PathLike) -> str:
+    return (f"delete {folder} and run the workflow again (or rerun it with "
+            f"snakemake --forcerun {folder})")
+
+
+def _fresh_folder(folder: Path) -> Path:
+    """An empty temporary sibling of ``folder`` to write a cache into."""
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    return tmp
+
+
+def _publish(tmp: Path, folder: Path, meta: CacheMeta, **extra) -> Path:
+    """Write ``meta.json`` (the fields of ``meta`` and ``extra``) into ``tmp``, then rename
+    ``tmp`` to ``folder`` (replacing an older cache)."""
+    (tmp / META_FILE).write_text(json.dumps({**asdict(meta), **extra}, indent=2))
+    if folder.exists():
+        shutil.rmtree(folder)
+    os.replace(tmp, folder)
+    return folder
+
+
+def _files_digest(paths: list[Path]) -> str:
+    """sha256 over the bytes of ``paths``, in order."""
+    digest = hashlib.sha256()
+    for path in paths:
+        with open(path, "rb") as handle:
+            digest.update(hashlib.file_digest(handle, "sha256").digest())
+    return digest.hexdigest()
 
 
 class CacheWriter:
@@ -60,9 +101,7 @@ class CacheWriter:
                  shapes: list[tuple[int, int, int]]):
         self.folder = Path(folder)
         self.meta = meta
-        self.tmp = self.folder.with_name(self.folder.name + ".tmp")
-        shutil.rmtree(self.tmp, ignore_errors=True)
-        self.tmp.mkdir(parents=True)
+        self.tmp = _fresh_folder(self.folder)
         self.arrays = [
             np.lib.format.open_memmap(level_path(self.tmp, level), mode="w+", dtype=meta.dtype,
                                       shape=(meta.num_images, *shape))
@@ -74,14 +113,12 @@ class CacheWriter:
         self.arrays[level][start:start + len(features)] = features
 
     def commit(self) -> Path:
+        """Flush the arrays, digest them into ``meta.json`` and rename the folder into place."""
         for array in self.arrays:
             array.flush()
         self.arrays.clear()
-        (self.tmp / META_FILE).write_text(json.dumps(asdict(self.meta), indent=2))
-        if self.folder.exists():
-            shutil.rmtree(self.folder)
-        os.replace(self.tmp, self.folder)
-        return self.folder
+        digest = _files_digest([level_path(self.tmp, level) for level in range(self.meta.levels)])
+        return _publish(self.tmp, self.folder, self.meta, digest=digest)
 
     def __enter__(self) -> CacheWriter:
         return self
@@ -92,43 +129,135 @@ class CacheWriter:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def read_meta(folder: str | os.PathLike) -> CacheMeta:
+def _read_json(folder: str | os.PathLike) -> dict:
     path = Path(folder) / META_FILE
     if not path.is_file():
         raise CacheMismatchError(f"{folder}: not a feature cache (no {META_FILE})")
-    return CacheMeta.from_json(path.read_text())
+    return json.loads(path.read_text())
 
 
-def open_cache(folder: str | os.PathLike, expected: CacheMeta | None = None) -> list[np.ndarray]:
-    """Memory-map the level arrays of a cache, each [N, C, H_l, W_l] float16 (read-only).
+def read_meta(folder: str | os.PathLike) -> CacheMeta:
+    return CacheMeta.from_dict(_read_json(folder))
+
+
+def read_digest(folder: str | os.PathLike) -> str:
+    """The content identity written when the cache was committed: equal digests, equal rows."""
+    digest = _read_json(folder).get("digest")
+    if digest is None:
+        raise CacheMismatchError(f"{folder}: feature cache without a content digest (made by an"
+                                 f" older version); {_remedy(folder)}")
+    return digest
+
+
+def _checked_npy(path: Path, rows: int, folder: str | os.PathLike) -> np.ndarray:
+    """Memory-map the ``.npy`` file ``path`` (read-only) after checking that it is complete and
+    holds ``rows`` rows; otherwise the error names the file and the remedy."""
+    try:
+        with open(path, "rb") as handle:
+            version = np.lib.format.read_magic(handle)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, _, dtype = read_header(handle)
+            expected = handle.tell() + int(np.prod(shape)) * dtype.itemsize
+            size = os.fstat(handle.fileno()).st_size
+    except FileNotFoundError:
+        raise CacheMismatchError(f"{path}: missing from the feature cache; "
+                                 f"{_remedy(folder)}") from None
+    except (ValueError, EOFError) as error:
+        raise CacheMismatchError(f"{path}: damaged feature-cache file ({error}); "
+                                 f"{_remedy(folder)}") from None
+    if size < expected:
+        raise CacheMismatchError(f"{path}: truncated feature-cache file ({size} bytes, {expected}"
+                                 f" expected for {list(shape)} {dtype}); {_remedy(folder)}")
+    if not shape or shape[0] != rows:
+        raise CacheMismatchError(f"{path}: shape {list(shape)}, metadata says {rows} rows; "
+                                 f"{_remedy(folder)}")
+    return np.load(path, mmap_mode="r")
+
+
+class UnionLevel:
+    """One level of a union cache, read in place from its members' arrays.
+
+    Row i is row ``rows[i]`` of member ``members[i]``'s level array. Indexes like those arrays
+    ([N, C, H, W] float16): ``level[batch]`` with an index array or a slice gives [B, C, H, W] in
+    the order of ``batch``; ``level[i]`` gives one row [C, H, W].
+    """
+
+    def __init__(self, sources: list[np.ndarray], members: np.ndarray, rows: np.ndarray):
+        self.sources, self.members, self.rows = sources, members, rows
+        self.shape = (len(rows), *sources[0].shape[1:])
+        self.dtype = sources[0].dtype
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def nbytes(self) -> int:
+        """The bytes of every row (as for an array: what reading it whole takes)."""
+        return int(np.prod(self.shape)) * self.dtype.itemsize
+
+    def __getitem__(self, key) -> np.ndarray:
+        members, rows = self.members[key], self.rows[key]
+        if np.ndim(rows) == 0:
+            return self.sources[members][rows]
+        out = np.empty((len(rows), *self.shape[1:]), self.dtype)
+        for member, source in enumerate(self.sources):
+            chosen = members == member
+            if chosen.any():
+                out[chosen] = source[rows[chosen]]
+        return out
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        """Every row, read into memory (``np.asarray(level)``)."""
+        return self[:] if dtype is None else self[:].astype(dtype)
+
+
+def open_cache(folder: str | os.PathLike,
+               expected: CacheMeta | None = None) -> list[np.ndarray | UnionLevel]:
+    """The level arrays of a cache, each [N, C, H_l, W_l] float16, read-only: memory maps, or
+    :class:`UnionLevel` for a union cache. Every file is checked to be complete first.
 
     With ``expected``, every metadata field must match; the error names each field that differs.
     """
-    meta = read_meta(folder)
+    values = _read_json(folder)
+    meta = CacheMeta.from_dict(values)
     if expected is not None and meta != expected:
         found, wanted = asdict(meta), asdict(expected)
         diffs = [f"{key}: cache has {found[key]!r}, requested {wanted[key]!r}"
                  for key in wanted if found[key] != wanted[key]]
         raise CacheMismatchError(f"{folder}: feature cache does not match the request ("
                                  + "; ".join(diffs) + ")")
-    arrays = [np.load(level_path(folder, level), mmap_mode="r") for level in range(meta.levels)]
-    for array in arrays:
-        if len(array) != meta.num_images:
-            raise CacheMismatchError(f"{folder}: {len(array)} rows, metadata says "
-                                     f"{meta.num_images}")
-    return arrays
+    if "members" in values:
+        return _open_union(Path(folder), meta, values["members"])
+    return [_checked_npy(level_path(folder, level), meta.num_images, folder)
+            for level in range(meta.levels)]
 
 
-def assemble_cache(folder: str | os.PathLike, meta: CacheMeta, image_paths: list[str],
-                   parts: list[tuple[list[str], str | os.PathLike]]) -> Path:
-    """Build a cache for ``image_paths`` by copying rows of existing caches (no backbone).
+def _open_union(folder: Path, meta: CacheMeta, members: list[dict]) -> list[UnionLevel]:
+    index = np.asarray(_checked_npy(folder / INDEX_FILE, meta.num_images, folder))
+    sources = []
+    for member in members:
+        cache = Path(os.path.normpath(folder / member["cache"]))
+        if read_digest(cache) != member["digest"]:
+            raise CacheMismatchError(f"{folder}: member cache {cache} changed since the union was"
+                                     f" indexed; {_remedy(folder)}")
+        sources.append(open_cache(cache))
+    return [UnionLevel([arrays[level] for arrays in sources], index[:, 0], index[:, 1])
+            for level in range(meta.levels)]
+
+
+def write_union_cache(folder: str | os.PathLike, meta: CacheMeta, image_paths: list[str],
+                      parts: list[tuple[list[str], str | os.PathLike]]) -> Path:
+    """Index ``image_paths`` into existing caches: a union cache (no features are copied).
 
     ``parts`` lists (image paths of a cache's rows, cache folder); the Union's features are its
     members' features. Every part must have been made with the same settings as ``meta``
     (backbone, weights, sizes, levels, normalisation), and every image must be found in a part.
+    The digest covers the index and the members' digests.
     """
+    folder = Path(folder)
     where: dict[str, tuple[int, int]] = {}
-    sources = []
+    members = []
     for part, (paths, cache) in enumerate(parts):
         part_meta = read_meta(cache)
         for key in ("backbone", "weights", "out_index", "img_size", "levels", "mean", "std",
@@ -136,15 +265,22 @@ def assemble_cache(folder: str | os.PathLike, meta: CacheMeta, image_paths: list
             if getattr(part_meta, key) != getattr(meta, key):
                 raise CacheMismatchError(f"{cache}: made with {key}={getattr(part_meta, key)!r},"
                                          f" requested {getattr(meta, key)!r}")
-        sources.append(open_cache(cache))
+        if part_meta.num_images != len(paths):
+            raise CacheMismatchError(f"{cache}: {part_meta.num_images} rows, its manifest lists"
+                                     f" {len(paths)} images")
+        open_cache(cache)  # complete files, checked now rather than when training reads them
+        members.append({"cache": os.path.relpath(cache, folder), "digest": read_digest(cache)})
         where.update({path: (part, row) for row, path in enumerate(paths)})
     missing = [path for path in image_paths if path not in where]
     if missing:
         raise CacheMismatchError(f"{len(missing)} image(s) in no member cache, e.g. {missing[0]}")
-    shapes = [tuple(array.shape[1:]) for array in sources[0]]
-    with CacheWriter(folder, meta, shapes) as writer:
-        for start, path in enumerate(image_paths):
-            part, row = where[path]
-            for level, array in enumerate(sources[part]):
-                writer.write(level, start, array[row:row + 1])
-        return writer.commit()
+    index = np.array([where[path] for path in image_paths], dtype=np.int64).reshape(-1, 2)
+    digest = hashlib.sha256(index.tobytes())
+    for member in members:
+        digest.update(member["digest"].encode())
+    tmp = _fresh_folder(folder)
+    try:
+        np.save(tmp / INDEX_FILE, index)
+        return _publish(tmp, folder, meta, digest=digest.hexdigest(), members=members)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from hgad.data.images import load_image
 from hgad.data.manifest import manifest_hash, read_manifest, select_split
 from hgad.features.backbone import create_backbone
-from hgad.features.cache import CacheMeta, CacheWriter, assemble_cache
+from hgad.features.cache import CacheMeta, CacheWriter, write_union_cache
 
 
 def multiscale_features(backbone: torch.nn.Module, images: torch.Tensor,
@@ -91,7 +91,8 @@ def extract_features(manifest_path: str | os.PathLike, split: str, out_dir: str 
 def assemble_union_features(manifest_path: str | os.PathLike, split: str,
                             out_dir: str | os.PathLike, settings,
                             members: list[tuple[str | os.PathLike, str | os.PathLike]]) -> Path:
-    """The Union's cache of one split from its members' caches (each image's features once).
+    """The Union's cache of one split: an index into its members' caches, which hold each
+    image's features once (nothing is copied).
 
     ``members`` lists (member manifest, member cache folder of ``split``).
     """
@@ -99,4 +100,4 @@ def assemble_union_features(manifest_path: str | os.PathLike, split: str,
     parts = [(select_split(read_manifest(member_manifest), split)["image"].tolist(), cache)
              for member_manifest, cache in members]
     meta = cache_meta(settings, manifest_path, split, len(frame))
-    return assemble_cache(out_dir, meta, frame["image"].tolist(), parts)
+    return write_union_cache(out_dir, meta, frame["image"].tolist(), parts)

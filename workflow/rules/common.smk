@@ -10,6 +10,7 @@ os.environ.update(
 )
 
 from hgad.config import archive_name, source_urls, validate_config
+from hgad.fingerprint import folder_fingerprint, training_code_digest
 
 
 if not workflow.config_settings.configfiles:
@@ -72,6 +73,15 @@ def manifest_inputs(wildcards):
     if name in GENERATED or name in UNPACKED:
         return {"root": dataset_root(name)}
     return {}
+
+
+def dataset_files(wildcards):
+    """The sizes and mtimes of a dataset folder's files, stat-ed when the DAG is built: as a
+    param of the manifest rule, any image rewritten in place reruns the manifest and everything
+    downstream (a union follows its members' manifests)."""
+    if wildcards.dataset in UNITED:
+        return ""
+    return folder_fingerprint(dataset_root(wildcards.dataset))
 
 
 def train_inputs_for_evaluation(wildcards):

@@ -61,6 +61,7 @@ rule manifest:
     params:
         root=lambda wildcards: dataset_root(wildcards.dataset),
         spec=lambda wildcards: DATASETS[wildcards.dataset],
+        files=dataset_files,
     conda:
         "../../environment.yml"
     log:

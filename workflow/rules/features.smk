@@ -1,5 +1,5 @@
 """Frozen-backbone features, computed once per dataset and split, shared by every seed; the
-Union's are copied from its members' caches."""
+Union's are read in place from its members' caches through an index."""
 
 
 rule fetch_weights:

@@ -1,0 +1,65 @@
+"""Cheap identities of inputs, so that a changed input is never mistaken for the old one.
+
+Files are identified by size and modification time (one ``stat`` each, no reading): rewriting
+an image in place, even with the same name and size, changes its ``mtime_ns``. Code is
+identified by a digest of its source.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import hgad
+
+# The modules that define the model, the losses, the schedule, the training loop and its
+# batches: a checkpoint made by other versions of them is not resumed (hgad/train.py).
+TRAINING_CODE = ("model.py", "flow.py", "prior.py", "schedule.py", "train.py",
+                 "features/batches.py", "warm_start.py", "inference.py")
+
+
+def file_stamp(path: str | os.PathLike) -> str:
+    """``<bytes>-<mtime_ns>`` of a file; ``missing`` when there is none."""
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return "missing"
+    return f"{stat.st_size}-{stat.st_mtime_ns}"
+
+
+def _stamps(folder: str) -> list[tuple[str, int, int]]:
+    """(path, bytes, mtime_ns) of every file under ``folder``; hidden names are skipped
+    (Snakemake's ``.snakemake_timestamp``, ``.DS_Store``)."""
+    stamps = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir():
+                stamps += _stamps(entry.path)
+            else:
+                stat = entry.stat()
+                stamps.append((entry.path, stat.st_size, stat.st_mtime_ns))
+    return stamps
+
+
+def folder_fingerprint(folder: str | os.PathLike) -> str:
+    """``<n> files, <digest>`` over the names, sizes and mtimes of every file under ``folder``
+    (``absent`` when it does not exist): equal for an untouched folder, different after any
+    file was added, removed or rewritten."""
+    if not os.path.isdir(folder):
+        return "absent"
+    folder = os.fspath(folder)
+    stamps = sorted((path[len(folder):], size, mtime) for path, size, mtime in _stamps(folder))
+    digest = hashlib.sha256(repr(stamps).encode())
+    return f"{len(stamps)} files, {digest.hexdigest()[:16]}"
+
+
+def training_code_digest() -> str:
+    """sha256 of the source of :data:`TRAINING_CODE` (read, not imported: no torch needed)."""
+    digest = hashlib.sha256()
+    package = Path(hgad.__file__).parent
+    for name in TRAINING_CODE:
+        digest.update(name.encode() + b"\0" + (package / name).read_bytes())
+    return digest.hexdigest()
