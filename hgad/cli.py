@@ -5,12 +5,14 @@
     hgad extract --config config/demo.yaml out/manifest.csv train out/features/train
     hgad train --config config/demo.yaml --seed 0 out/manifest.csv out/features/train out/seed0
     hgad evaluate --config config/demo.yaml out/manifest.csv out/features/test out/seed0
+    hgad predict --model out/seed0/model.pt --images new_images/ --out out/predictions
     hgad check-sources config/config.yaml
 """
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 from hgad.config import Settings, load_config, settings_from_config
@@ -51,6 +53,8 @@ def _train(args) -> None:
     from hgad.train import train
 
     settings = _settings(args.config)
+    if args.init is not None:
+        settings = replace(settings, train=replace(settings.train, init=args.init))
     out = Path(args.out_dir)
     train(args.train_features, args.manifest, out / "model.pt", out / "train_log.csv",
           out / "checkpoints", settings, args.seed, resolve_device(settings.device))
@@ -65,6 +69,18 @@ def _evaluate(args) -> None:
     evaluate(out / "model.pt", args.manifest, args.test_features, out / "metrics.json",
              out / "metrics.csv", out / "maps", settings, resolve_device(settings.device),
              train_cache=args.train_features)
+
+
+def _predict(args) -> None:
+    from hgad.device import resolve_device
+    from hgad.predict import predict
+
+    features = None if args.config is None else (_settings(args.config).features, args.config)
+    table = predict(args.model, args.images, args.out, resolve_device(args.device),
+                    category=args.category, threshold=args.threshold, fpr=args.fpr,
+                    batch_size=args.batch_size, feature_settings=features)
+    print(f"{args.out}/scores.csv: {len(table)} images, {int(table['anomalous'].sum())} "
+          "anomalous")
 
 
 def _import_checkpoint(args) -> None:
@@ -135,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train (resumes from OUT_DIR/checkpoints)")
     train.add_argument("--config", required=True)
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--init", help="warm start from this model file (overrides train.init)")
     train.add_argument("manifest")
     train.add_argument("train_features")
     train.add_argument("out_dir")
@@ -147,6 +164,23 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("test_features")
     evaluate.add_argument("out_dir")
     evaluate.set_defaults(run=_evaluate)
+
+    pred = commands.add_parser("predict", help="score new images with a trained model")
+    pred.add_argument("--model", required=True, help="a model file of hgad train (model.pt)")
+    pred.add_argument("--images", required=True, help="a folder (searched recursively) or a "
+                      "glob pattern (quoted)")
+    pred.add_argument("--out", required=True, help="folder for scores.csv, maps/, overlays/")
+    pred.add_argument("--category", help="score every image under this category (default: the "
+                      "predicted one)")
+    limit = pred.add_mutually_exclusive_group()
+    limit.add_argument("--threshold", type=float, help="decision threshold on the image score")
+    limit.add_argument("--fpr", type=float, default=0.01, help="threshold at this false-positive "
+                       "rate on the category's training images (default: %(default)s)")
+    pred.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    pred.add_argument("--batch-size", type=int, default=8)
+    pred.add_argument("--config", help="refuse the model if its feature settings differ from "
+                      "this configuration's")
+    pred.set_defaults(run=_predict)
 
     imp = commands.add_parser(
         "import-checkpoint", help="convert a checkpoint of the authors' code into a model file")

@@ -14,9 +14,10 @@ from pathlib import Path
 import hgad
 
 # The modules that define the model, the losses, the schedule, the training loop and its
-# batches: a checkpoint made by other versions of them is not resumed (hgad/train.py).
+# batches, the warm start and the model file's inference record: a checkpoint made by other
+# versions of them is not resumed (hgad/train.py).
 TRAINING_CODE = ("model.py", "flow.py", "prior.py", "schedule.py", "train.py",
-                 "features/batches.py")
+                 "features/batches.py", "warm_start.py", "inference.py")
 
 
 def file_stamp(path: str | os.PathLike) -> str:

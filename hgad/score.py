@@ -104,3 +104,8 @@ def anomaly_maps(maps: dict[str, list[torch.Tensor]], normalizer: Normalizer, ms
                 image[:] = gaussian_filter(image, sigma=sigma)
         final = anomaly if final is None else final * anomaly
     return final
+
+
+def image_scores(maps: np.ndarray) -> np.ndarray:
+    """The image score of each anomaly map [R, S, S]: its maximum, [R]."""
+    return maps.reshape(len(maps), -1).max(1)

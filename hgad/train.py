@@ -36,10 +36,12 @@ from hgad.device import float32_matmuls
 from hgad.features.batches import CacheBatches, fits_on_device
 from hgad.features.cache import open_cache, read_digest, read_meta
 from hgad.fingerprint import training_code_digest
+from hgad.inference import inference_record
 from hgad.model import HGADModel
 from hgad.model_file import save_model_file
 from hgad.prior import hgad_losses
 from hgad.schedule import learning_rate
+from hgad.warm_start import file_sha256, load_init
 
 LOG_FIELDS = ["meta_epoch", "sub_epoch", "iteration", "level", "lr", "total", "g", "mi", "e",
               "g_intra", "z"]
@@ -103,7 +105,9 @@ def training_fingerprint(settings: Settings, seed: int, train_cache: str | os.Pa
     cache = {**asdict(read_meta(train_cache)), "digest": read_digest(train_cache)}
     return json.dumps({"model": asdict(settings.model), "train": asdict(settings.train),
                        "seed": seed, "cache": cache, "classes": names,
-                       "code": training_code_digest()}, sort_keys=True)
+                       "code": training_code_digest(),
+                       "init_sha256": file_sha256(settings.train.init) if settings.train.init
+                       else None}, sort_keys=True)
 
 
 def _sub_epoch_rows(losses: torch.Tensor, lrs: list[float], meta_epoch: int, sub_epoch: int,
@@ -137,7 +141,9 @@ def train(train_cache: str | os.PathLike, manifest_path: str | os.PathLike,
     iteration and level) to ``checkpoint_dir/train_log.csv`` after every meta-epoch, and a
     snapshot ``checkpoint_dir/snapshots/epoch<NNNN>.pt`` every ``snapshot_every`` sub-epochs (NNNN
     = sub-epochs done). At the end it copies the log to ``log_path`` (CSV) and writes the final
-    model to ``model_path``, listing the snapshots. ``on_meta_epoch_end(meta_epoch)`` is called
+    model to ``model_path``, listing the snapshots, with what ``hgad predict`` needs
+    (:mod:`hgad.inference`). With ``train.init`` training starts from that model file's weights
+    (:mod:`hgad.warm_start`). ``on_meta_epoch_end(meta_epoch)`` is called
     after each checkpoint.
     """
     model_path, log_path, checkpoint_dir = Path(model_path), Path(log_path), Path(checkpoint_dir)
@@ -158,6 +164,8 @@ def train(train_cache: str | os.PathLike, manifest_path: str | os.PathLike,
 
     torch.manual_seed(seed)
     model = HGADModel([a.shape[1] for a in arrays], names, **asdict(settings.model)).to(device)
+    if tr.init:
+        load_init(tr.init, model)
     optimisers = _make_optimisers(model, settings)
     start_meta, log_rows = _resume(checkpoint_path, fingerprint, model, optimisers, device)
     if start_meta == 0:
@@ -217,8 +225,11 @@ def train(train_cache: str | os.PathLike, manifest_path: str | os.PathLike,
         path.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(running_log, log_path)
     snapshots = [os.path.relpath(p, model_path.parent) for p in sorted(snapshot_dir.glob("*.pt"))]
+    inference = inference_record(model, arrays, labels.numpy(), read_meta(train_cache),
+                                 settings.evaluate, device)
     save_model_file(model_path, model, json.loads(fingerprint),
-                    epoch=tr.meta_epochs * tr.sub_epochs, snapshots=snapshots)
+                    epoch=tr.meta_epochs * tr.sub_epochs, snapshots=snapshots,
+                    inference=inference)
     return model_path
 
 

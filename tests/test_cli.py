@@ -18,11 +18,13 @@ from hgad.data.manifest import read_manifest
 from hgad.features.cache import open_cache, read_meta
 from hgad.model_file import load_model
 from hgad.readme import END, START
+from hgad.warm_start import file_sha256
 
 COMMANDS = {"demo-data", "manifest", "extract", "train", "evaluate", "import-checkpoint",
             "readme", "check-config"}
-# Run in their own test files, against what they need (local HTTP servers).
-ELSEWHERE = {"check-sources": Path(__file__).with_name("test_check_sources.py")}
+# Run in their own test files, against what they need (local HTTP servers, a trained model).
+ELSEWHERE = {"check-sources": Path(__file__).with_name("test_check_sources.py"),
+             "predict": Path(__file__).with_name("test_predict.py")}
 
 
 def test_every_command_is_run_by_a_test():
@@ -108,6 +110,11 @@ def test_extract_train_evaluate_import_checkpoint(tmp_path, config_file, manifes
     imported = load_model(tmp_path / "imported.pt", CPU)
     for name, tensor in model.state_dict().items():
         assert torch.equal(imported.state_dict()[name], tensor), name
+
+    main(["train", "--config", str(config_file), "--init", str(tmp_path / "imported.pt"),
+          str(manifest_path), str(features / "train"), str(tmp_path / "warm")])
+    warm = torch.load(tmp_path / "warm" / "model.pt", map_location="cpu", weights_only=True)
+    assert warm["settings"]["init_sha256"] == file_sha256(tmp_path / "imported.pt")
 
     with pytest.raises(SystemExit, match=r"(?s)hgad train: error: .*cached images"):
         main(["train", "--config", str(config_file), str(manifest_path), str(features / "test"),

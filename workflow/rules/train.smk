@@ -5,11 +5,17 @@ rule train:
     input:
         manifest="results/{dataset}/manifest.csv",
         train_cache="results/{dataset}/features/train",
+        # a warm start's model file (train.init): a new file retrains
+        init=[config["train"]["init"]] if config["train"]["init"] else [],
     output:
         model="results/{dataset}/seed{seed}/model.pt",
         loss_log="results/{dataset}/seed{seed}/train_log.csv",
     params:
-        settings={key: config[key] for key in ['model', 'train', 'device']},
+        # the map settings of the normalisation constants stored for hgad predict
+        settings={**{key: config[key] for key in ['model', 'train', 'device']},
+                  "evaluate": {key: config["evaluate"][key]
+                               for key in ['msk_size', 'gaussian_sigma', 'batch_size',
+                                           'precision']}},
         checkpoints=lambda wildcards: f"results/{wildcards.dataset}/seed{wildcards.seed}/checkpoints",
         # An edit to the model or training code reruns training (from scratch: hgad/train.py).
         code=training_code_digest(),

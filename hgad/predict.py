@@ -1,0 +1,194 @@
+"""``hgad predict``: a trained model on new images, with no dataset, manifest or cache.
+
+The whole chain of the workflow: the backbone with the feature settings recorded in the model
+file (checked against the backbone's weights digest), features rounded to the cache's dtype as
+training saw them, flow and prior, and scoring with the inductive (``train_max``) constants of
+:mod:`hgad.inference`. The category is the one given, or the predicted one: the category whose
+prior gives the image's latents the highest per-dimension log-likelihood summed over positions
+and levels. Its confidence is the softmax over categories of those sums.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from hgad.atomic import replace_atomically
+from hgad.conditioning import class_scores
+from hgad.config import FeatureSettings
+from hgad.data.folders import IMAGE_SUFFIXES
+from hgad.features.backbone import create_backbone
+from hgad.features.extract import ImageFiles, multiscale_features
+from hgad.inference import FEATURE_FIELDS, normalizer_from_record, tensor_digest
+from hgad.model import HGADModel
+from hgad.model_file import load_model_file
+from hgad.prior import log_likelihood, negative_entropy
+from hgad.score import KINDS, anomaly_maps, image_scores
+
+COLUMNS = ["image", "category", "predicted_category", "confidence", "score", "threshold",
+           "anomalous"]
+
+
+def find_images(spec: str) -> tuple[list[Path], Path]:
+    """(image files, their root) of a folder (searched recursively) or a glob pattern."""
+    folder = Path(spec)
+    if folder.is_dir():
+        files = sorted(p for p in folder.rglob("*")
+                       if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    else:
+        files = sorted(Path(p) for p in glob.glob(spec, recursive=True) if Path(p).is_file())
+        folder = Path(os.path.commonpath([p.parent for p in files])) if files else folder
+    if not files:
+        raise FileNotFoundError(f"{spec}: no image files ({', '.join(IMAGE_SUFFIXES)})")
+    return files, folder
+
+
+def output_stem(path: Path, root: Path) -> str:
+    """A flat, unique file name stem for an image below ``root`` (a/b/000.png -> a__b__000)."""
+    return "__".join(path.relative_to(root).with_suffix("").parts)
+
+
+def check_feature_settings(recorded: dict, settings: FeatureSettings, model_path,
+                           source: str) -> None:
+    """Refuse feature settings ``settings`` (of ``source``) that differ from the model's."""
+    for key in FEATURE_FIELDS:
+        if key == "dtype":
+            continue
+        given, wanted = getattr(settings, key), recorded[key]
+        if (list(given) if isinstance(given, tuple) else given) != wanted:
+            raise ValueError(f"{model_path} was trained on features with {key}={wanted!r}, "
+                             f"{source} has features.{key}={given!r}")
+
+
+def _backbone(recorded: dict, model_path, device: torch.device) -> torch.nn.Module:
+    """The recorded feature extractor, refused if its weights are not the training ones."""
+    backbone = create_backbone(recorded["backbone"], recorded["weights"], recorded["out_index"])
+    digest = recorded["weights_digest"]
+    if digest is not None and tensor_digest(backbone) != digest:
+        raise ValueError(f"{model_path}: weights_digest differs: the backbone weights "
+                         f"{recorded['weights']!r} found here are not those the model was "
+                         "trained with")
+    return backbone.to(device)
+
+
+@torch.inference_mode()
+def batch_level_maps(model: HGADModel, features: list[torch.Tensor], category: int | None
+                     ) -> tuple[dict[str, list[torch.Tensor]], torch.Tensor, torch.Tensor]:
+    """Per-level maps of one batch (features[l] [B, D, H_l, W_l] float32) under ``category``
+    (None: the predicted one). Returns ({kind: [float32 [B, H_l, W_l] on the CPU]}, the category
+    used [B], the softmax over categories of :func:`hgad.conditioning.class_scores` [B, K])."""
+    model.eval()
+    encoded = [(f.shape, *model.encode(level, f)) for level, f in enumerate(features)]
+    sums = class_scores(model, encoded)
+    used = sums.argmax(1) if category is None else torch.full_like(sums[:, 0], category,
+                                                                    dtype=int)
+    maps: dict[str, list[torch.Tensor]] = {kind: [] for kind in KINDS}
+    for level, (shape, z, logdet) in enumerate(encoded):
+        prior, size = model.priors[level], (shape[0], shape[2], shape[3])
+        classes = used.repeat_interleave(shape[2] * shape[3])
+        maps["logp"].append(log_likelihood(prior, z, logdet, classes).view(size).float().cpu())
+        maps["neg_entropy"].append(negative_entropy(prior, z).view(size).float().cpu())
+    return maps, used.cpu(), torch.softmax(sums, dim=1).cpu()
+
+
+def thresholds(record: dict, threshold: float | None, fpr: float) -> dict[str, float]:
+    """Per category: ``threshold``, or the (1 - fpr) quantile of its training images' scores."""
+    if threshold is not None:
+        return {name: float(threshold) for name in record["categories"]}
+    if not 0 <= fpr <= 1:
+        raise ValueError(f"--fpr must lie in [0, 1], got {fpr}")
+    return {name: float(np.quantile(entry["train_scores"], 1 - fpr))
+            for name, entry in record["categories"].items()}
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:
+            np.save(handle, array)
+    replace_atomically(path, write)
+
+
+def overlay(image: np.ndarray, anomaly: np.ndarray, threshold: float) -> Image.Image:
+    """The image (float RGB [S, S, 3]) half covered by the map in the jet colours, scaled so
+    that red means at or above the decision threshold."""
+    from matplotlib import colormaps
+
+    heat = colormaps["jet"](np.clip(anomaly / max(threshold, 1e-12), 0, 1))[..., :3]
+    blend = 0.5 * np.clip(image, 0, 1) + 0.5 * heat
+    return Image.fromarray((blend * 255).round().astype(np.uint8))
+
+
+def predict(model_path: str | os.PathLike, images: str, out_dir: str | os.PathLike,
+            device: torch.device, category: str | None = None, threshold: float | None = None,
+            fpr: float = 0.01, batch_size: int = 8,
+            feature_settings: tuple[FeatureSettings, str] | None = None) -> pd.DataFrame:
+    """Score the images of ``images`` (a folder or a glob); write ``out_dir/scores.csv``
+    (:data:`COLUMNS`), ``out_dir/maps/<stem>.npy`` (float32 [msk_size, msk_size]) and
+    ``out_dir/overlays/<stem>.png`` per image; return the table.
+
+    ``feature_settings`` (settings, where they come from) are checked against the model's.
+    """
+    from hgad.figures import display_image
+
+    model, state = load_model_file(model_path, device)
+    record = state.get("inference")
+    if record is None:
+        raise ValueError(f"{model_path}: no inference record (the model was trained before hgad "
+                         "predict existed, or converted from the reference code); retrain it")
+    model.set_precision(record["scoring"]["precision"])
+    recorded = record["features"]
+    if feature_settings is not None:
+        given, source = feature_settings
+        check_feature_settings(recorded, given, model_path, source)
+    names = model.class_names
+    if category is not None and category not in names:
+        raise ValueError(f"--category {category!r}: {model_path} knows only {names}")
+    fixed = None if category is None else names.index(category)
+    backbone = _backbone(recorded, model_path, device)
+    settings = FeatureSettings(**{key: recorded[key] for key in FEATURE_FIELDS if key != "dtype"},
+                               batch_size=batch_size, num_workers=0)
+    normalizers = {name: normalizer_from_record(entry)
+                   for name, entry in record["categories"].items()}
+    limits = thresholds(record, threshold, fpr)
+    msk_size, sigma = record["scoring"]["msk_size"], record["scoring"]["gaussian_sigma"]
+    dtype = getattr(torch, recorded["dtype"])
+    paths, root = find_images(images)
+    out_dir = Path(out_dir)
+    loader = DataLoader(ImageFiles([str(p) for p in paths], settings), batch_size=batch_size)
+    rows, start = [], 0
+    with torch.inference_mode():
+        for batch in tqdm(loader, desc="predict", unit="batch"):
+            features = [f.to(dtype).to(torch.float32) for f in
+                        multiscale_features(backbone, batch.to(device), settings.levels)]
+            maps, used, confidence = batch_level_maps(model, features, fixed)
+            predicted = confidence.argmax(1)
+            anomaly = np.empty((len(batch), msk_size, msk_size), np.float32)
+            for index in used.unique().tolist():
+                chosen = torch.nonzero(used == index)[:, 0]
+                anomaly[chosen.numpy()] = anomaly_maps(
+                    {kind: [m[chosen] for m in per_level] for kind, per_level in maps.items()},
+                    normalizers[names[index]], msk_size, sigma)
+            for i, (path, score) in enumerate(zip(paths[start:start + len(batch)],
+                                                  image_scores(anomaly), strict=True)):
+                name, stem = names[int(used[i])], output_stem(path, root)
+                _save_npy(out_dir / "maps" / f"{stem}.npy", anomaly[i])
+                picture = overlay(display_image(str(path), msk_size), anomaly[i], limits[name])
+                replace_atomically(out_dir / "overlays" / f"{stem}.png",
+                                   lambda tmp, p=picture: p.save(tmp, format="PNG"))
+                rows.append({"image": str(path), "category": name,
+                             "predicted_category": names[int(predicted[i])],
+                             "confidence": float(confidence[i, predicted[i]]),
+                             "score": float(score), "threshold": limits[name],
+                             "anomalous": int(score > limits[name])})
+            start += len(batch)
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    replace_atomically(out_dir / "scores.csv", lambda tmp: table.to_csv(tmp, index=False))
+    return table
