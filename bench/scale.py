@@ -11,13 +11,13 @@
    the timed iterations read are written; the evaluated test set (VisA's: 2,162 images in 12
    categories) is written whole, with random features and synthetic masks (files are
    ``--workdir``'s, deleted at the end unless ``--keep``).
-2. Training, in its own process: the real model, optimisers and step of :mod:`hgad.train`, one
-   warm-up and ``--iterations`` timed iterations per level, and the matmul FLOPs of one
+2. Training, in its own process: the real model, optimisers and step of :mod:`hgad.training.train`,
+   one warm-up and ``--iterations`` timed iterations per level, and the matmul FLOPs of one
    iteration per level (torch's ``FlopCounterMode``, forward and backward).
-3. Evaluation, in its own process: the real :func:`hgad.evaluate.evaluate` of the test set (every
-   metric, ``msk_size`` maps). Its flow has ``--eval-coupling-layers`` layers (fewer than the
-   paper's keeps the run short); the time of the paper's flow is added back from one batch of
-   :func:`hgad.score.level_maps` timed at both depths, times the number of batches.
+3. Evaluation, in its own process: the real :func:`hgad.evaluation.evaluate.evaluate` of the test
+   set (every metric, ``msk_size`` maps). Its flow has ``--eval-coupling-layers`` layers (fewer than
+   the paper's keeps the run short); the time of the paper's flow is added back from one batch of
+   :func:`hgad.evaluation.score.level_maps` timed at both depths, times the number of batches.
 
 Each phase's peak RSS is its process's own (``ru_maxrss``). From these figures it projects, per
 dataset, a full run's training iterations (meta_epochs x sub_epochs x ceil(N / batch_size)), CPU
@@ -84,7 +84,7 @@ def dataset_sizes(tiny: bool) -> dict[str, Sizes]:
 
 def load_settings(config: str, tiny: bool):
     """The settings of ``config`` on the CPU; with ``tiny``, :data:`TINY`'s small shapes."""
-    from hgad.config import load_config, settings_from_config
+    from hgad.runtime.config import load_config, settings_from_config
 
     raw = load_config(config)
     raw["device"] = "cpu"
@@ -217,9 +217,9 @@ def phase_train(workdir: Path, settings, iterations: int) -> dict:
 
     from hgad.data.manifest import class_names, read_manifest
     from hgad.features.cache import open_cache
-    from hgad.model import HGADModel
-    from hgad.model_file import save_model_file
-    from hgad.train import _make_optimisers, _train_step
+    from hgad.model.model_file import save_model_file
+    from hgad.model.network import HGADModel
+    from hgad.training.train import _make_optimisers, _train_step
 
     folder = workdir / EVALUATED
     names = class_names(read_manifest(folder / "manifest.csv"))
@@ -252,14 +252,15 @@ def phase_train(workdir: Path, settings, iterations: int) -> dict:
 
 
 def _forward(settings, workdir: Path, coupling_layers: int, repeats: int = 2) -> tuple[float, int]:
-    """(seconds, matmul FLOPs) of :func:`hgad.score.level_maps` on one evaluation batch."""
+    """(seconds, matmul FLOPs) of :func:`hgad.evaluation.score.level_maps` on one evaluation
+    batch."""
     import numpy as np
     import torch
 
     from hgad.data.manifest import class_names, read_manifest
+    from hgad.evaluation.score import level_maps
     from hgad.features.cache import open_cache
-    from hgad.model import HGADModel
-    from hgad.score import level_maps
+    from hgad.model.network import HGADModel
 
     folder = workdir / EVALUATED
     names = class_names(read_manifest(folder / "manifest.csv"))
@@ -284,10 +285,10 @@ def phase_evaluate(workdir: Path, settings, coupling_layers: int) -> dict:
     import torch
 
     from hgad.data.manifest import class_names, read_manifest
-    from hgad.evaluate import evaluate
+    from hgad.evaluation.evaluate import evaluate
     from hgad.features.cache import open_cache
-    from hgad.model import HGADModel
-    from hgad.model_file import save_model_file
+    from hgad.model.model_file import save_model_file
+    from hgad.model.network import HGADModel
 
     folder = workdir / EVALUATED
     manifest = folder / "manifest.csv"

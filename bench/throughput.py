@@ -58,7 +58,7 @@ def _autocast(device, precision: str):
     """The autocast context of a precision (none for fp32)."""
     import torch
 
-    from hgad.flow import PRECISIONS
+    from hgad.model.flow import PRECISIONS
 
     dtype = PRECISIONS[precision]
     return contextlib.nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
@@ -86,7 +86,7 @@ def _gemm_peak(shape: tuple[int, int, int], dtype, device, tf32: bool = False,
     """FLOP/s of [M, K] x [K, N] matmuls in ``dtype`` (TF32 tensor cores if ``tf32``)."""
     import torch
 
-    from hgad.device import float32_matmuls
+    from hgad.runtime.device import float32_matmuls
 
     m, k, n = shape
     a = torch.randn(m, k, device=device, dtype=dtype)
@@ -145,8 +145,8 @@ def _with_precision(settings, precision: str, meta_epochs: int):
 def _bench_precision(settings, precision: str, run: Path, tmp: Path, device, counts,
                      flop_per_iteration: float, peaks: dict) -> dict:
     """Training, evaluation and snapshot-scoring figures of one precision."""
-    from hgad.evaluate import evaluate, evaluate_snapshots
-    from hgad.train import train
+    from hgad.evaluation.evaluate import evaluate, evaluate_snapshots
+    from hgad.training.train import train
 
     n_train, n_test, positions_per_iteration = counts
     tr = settings.train
@@ -200,11 +200,11 @@ def _end_to_end(figures: dict, precision: str, settings, sub_epochs: int) -> dic
 def bench(args) -> dict:
     import torch
 
-    from hgad.config import load_config, settings_from_config
     from hgad.data.manifest import read_manifest, select_split
-    from hgad.device import resolve_device
     from hgad.features.cache import open_cache
     from hgad.features.extract import extract_features
+    from hgad.runtime.config import load_config, settings_from_config
+    from hgad.runtime.device import resolve_device
 
     config = load_config(args.config)
     config["device"] = args.device

@@ -12,6 +12,6 @@ __version__ = "0.1.0"
 # Operators Apple's MPS backend lacks run on the CPU (torch warns once per operator) instead of
 # failing. torch reads this once, when it is imported, so it is set here, before hgad imports
 # torch; the workflow's jobs inherit it from the Snakemake process, which imports hgad first.
-# hgad.device warns on MPS when torch was imported before (the fallback is then off).
+# hgad.runtime.device warns on MPS when torch was imported before (the fallback is then off).
 torch_imported_first = "torch" in sys.modules and "PYTORCH_ENABLE_MPS_FALLBACK" not in os.environ
 os.environ.setdefault("PYTORCH_ENABLE_MPS_FALLBACK", "1")

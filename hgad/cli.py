@@ -15,8 +15,8 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
-from hgad.config import Settings, load_config, settings_from_config
 from hgad.data.links import TIMEOUT_S
+from hgad.runtime.config import Settings, load_config, settings_from_config
 
 
 def _settings(path: str) -> Settings:
@@ -40,8 +40,8 @@ def _manifest(args) -> None:
 
 
 def _extract(args) -> None:
-    from hgad.device import resolve_device
     from hgad.features.extract import extract_features
+    from hgad.runtime.device import resolve_device
 
     settings = _settings(args.config)
     extract_features(args.manifest, args.split, args.out, settings.features,
@@ -49,8 +49,8 @@ def _extract(args) -> None:
 
 
 def _train(args) -> None:
-    from hgad.device import resolve_device
-    from hgad.train import train
+    from hgad.runtime.device import resolve_device
+    from hgad.training.train import train
 
     settings = _settings(args.config)
     if args.init is not None:
@@ -61,8 +61,8 @@ def _train(args) -> None:
 
 
 def _evaluate(args) -> None:
-    from hgad.device import resolve_device
-    from hgad.evaluate import evaluate
+    from hgad.evaluation.evaluate import evaluate
+    from hgad.runtime.device import resolve_device
 
     settings = _settings(args.config)
     out = Path(args.out_dir)
@@ -72,8 +72,8 @@ def _evaluate(args) -> None:
 
 
 def _predict(args) -> None:
-    from hgad.device import resolve_device
-    from hgad.predict import predict
+    from hgad.prediction.predict import predict
+    from hgad.runtime.device import resolve_device
 
     features = None if args.config is None else (_settings(args.config).features, args.config)
     table = predict(args.model, args.images, args.out, resolve_device(args.device),
@@ -84,7 +84,7 @@ def _predict(args) -> None:
 
 
 def _import_checkpoint(args) -> None:
-    from hgad.checkpoint_import import import_checkpoint
+    from hgad.model.checkpoint_import import import_checkpoint
 
     if args.manifest is not None:
         from hgad.data.manifest import class_names, read_manifest
@@ -100,7 +100,7 @@ def _import_checkpoint(args) -> None:
 
 
 def _readme(args) -> None:
-    from hgad.readme import rewrite_readme
+    from hgad.reporting.readme import rewrite_readme
 
     changed = rewrite_readme(args.readme, Path(args.section).read_text(encoding="utf-8"))
     print(f"{args.readme}: results section {'updated' if changed else 'already up to date'}")

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from hgad.config import Settings, settings_from_config
 from hgad.data.demo import generate_demo
 from hgad.data.manifest import write_manifest
 from hgad.data.mvtec import mvtec_manifest
 from hgad.features.cache import CacheWriter, open_cache, read_meta
 from hgad.features.extract import extract_features
-from hgad.train import train
+from hgad.runtime.config import Settings, settings_from_config
+from hgad.training.train import train
 
 CATEGORIES = ["brick", "grass"]
 N_TRAIN, N_TEST_GOOD, N_TEST_PER_DEFECT, N_DEFECTS = 4, 2, 1, 4

@@ -1,5 +1,5 @@
-"""Tests of hgad.checkpoint_import: a checkpoint in the reference code's layout, built here from a
-tiny model's weights, imports into a model file that gives identical anomaly maps."""
+"""Tests of hgad.model.checkpoint_import: a checkpoint in the reference code's layout, built here
+from a tiny model's weights, imports into a model file that gives identical anomaly maps."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import pytest
 import torch
 from torch import nn
 
-from hgad.checkpoint_import import CheckpointFormatError, import_checkpoint
 from hgad.cli import main
-from hgad.model import HGADModel
-from hgad.model_file import load_model
-from hgad.score import anomaly_maps, fit_normalizer, level_maps
+from hgad.evaluation.score import anomaly_maps, fit_normalizer, level_maps
+from hgad.model.checkpoint_import import CheckpointFormatError, import_checkpoint
+from hgad.model.model_file import load_model
+from hgad.model.network import HGADModel
 
 CPU = torch.device("cpu")
 HPARAMS = dict(channels=[6, 4], coupling_layers=2, clamp_alpha=1.9, pos_embed_dim=8,

@@ -16,9 +16,9 @@ from test_checkpoint_import import _save_original
 from hgad.cli import build_parser, main
 from hgad.data.manifest import read_manifest
 from hgad.features.cache import open_cache, read_meta
-from hgad.model_file import load_model
-from hgad.readme import END, START
-from hgad.warm_start import file_sha256
+from hgad.model.model_file import load_model
+from hgad.reporting.readme import END, START
+from hgad.training.warm_start import file_sha256
 
 COMMANDS = {"demo-data", "manifest", "extract", "train", "evaluate", "import-checkpoint",
             "readme", "check-config"}

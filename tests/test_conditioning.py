@@ -10,12 +10,12 @@ import pytest
 import torch
 from conftest import CATEGORIES, CPU
 
-from hgad.conditioning import VARIANTS, conditioned_level_maps
-from hgad.evaluate import category_maps, evaluate, load_test_set, map_metrics
+from hgad.evaluation.conditioning import VARIANTS, conditioned_level_maps
+from hgad.evaluation.evaluate import category_maps, evaluate, load_test_set, map_metrics
+from hgad.evaluation.score import KINDS, level_maps
 from hgad.features.cache import open_cache
-from hgad.model import HGADModel
-from hgad.model_file import load_model
-from hgad.score import KINDS, level_maps
+from hgad.model.model_file import load_model
+from hgad.model.network import HGADModel
 
 # Two classes in 2-D with one centre each (no intra offsets): mu_a = (-2, 0), mu_b = (2, 0).
 CENTRES = [[-2.0, 0.0], [2.0, 0.0]]

@@ -7,7 +7,7 @@ import copy
 import pytest
 import yaml
 
-from hgad.config import (
+from hgad.runtime.config import (
     archive_name,
     load_config,
     settings_from_config,

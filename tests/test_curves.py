@@ -1,11 +1,12 @@
-"""Tests of the plotting curves in hgad.metrics: they are the curves the metrics integrate."""
+"""Tests of the plotting curves in hgad.evaluation.metrics: they are the curves the metrics
+integrate."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from hgad import metrics
+from hgad.evaluation import metrics
 
 
 @pytest.fixture(params=[5, metrics._CHUNK], ids=["tiny-blocks", "default-blocks"])

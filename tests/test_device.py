@@ -1,4 +1,4 @@
-"""Device selection (hgad/device.py) with monkeypatched CUDA/MPS availability, and what MPS
+"""Device selection (hgad/runtime/device.py) with monkeypatched CUDA/MPS availability, and what MPS
 needs: the CPU fallback variable set before torch loads, and no float64 computation."""
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from conftest import CPU, Run, run_train
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import hgad
-from hgad.config import validate_config
-from hgad.device import resolve_device
-from hgad.evaluate import evaluate
+from hgad.evaluation.evaluate import evaluate
 from hgad.features.extract import extract_features
+from hgad.runtime.config import validate_config
+from hgad.runtime.device import resolve_device
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Tests of hgad.figures: curves and qualitative examples from anomaly maps on disk."""
+"""Tests of hgad.reporting.figures: curves and qualitative examples from anomaly maps on disk."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hgad import figures, metrics
 from hgad.data.manifest import make_manifest, write_manifest
-from hgad.maps import map_path
+from hgad.evaluation import metrics
+from hgad.evaluation.maps import map_path
+from hgad.reporting import figures
 
 SIZE = 32  # msk_size of the maps
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -190,7 +191,8 @@ def test_no_anomalies_no_grid(tmp_path):
 def test_reporting_modules_do_not_import_torch():
     """The plotting and table jobs stay light: importing them (and the scripts' preamble) in a
     fresh interpreter imports no torch."""
-    modules = "hgad.figures, hgad.plots, hgad.tables, hgad.readme, hgad.job"
+    modules = ("hgad.reporting.figures, hgad.reporting.draw, hgad.reporting.tables, "
+               "hgad.reporting.readme, hgad.runtime.job")
     code = f"import sys, {modules}; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import hgad
 from hgad.data.manifest import make_manifest
-from hgad.fingerprint import TRAINING_CODE, folder_fingerprint, training_code_digest
+from hgad.runtime.fingerprint import TRAINING_CODE, folder_fingerprint, training_code_digest
 
 
 def _rewrite(path: Path, content: bytes) -> None:

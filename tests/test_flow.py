@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from hgad.flow import build_flow, flatten_positions, positional_encoding_2d
-from hgad.model import HGADModel
+from hgad.model.flow import build_flow, flatten_positions, positional_encoding_2d
+from hgad.model.network import HGADModel
 
 
 def _tiny_flow(dtype=torch.float64, coupling_layers=2):

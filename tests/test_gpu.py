@@ -1,4 +1,4 @@
-"""GPU placement (hgad/gpu.py) without a GPU: the GPU count is injected."""
+"""GPU placement (hgad/runtime/gpu.py) without a GPU: the GPU count is injected."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hgad.gpu import claim_gpu, wants_placement
+from hgad.runtime.gpu import claim_gpu, wants_placement
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -86,7 +86,7 @@ def test_lock_is_released_when_the_holder_dies(tmp_path):
     holder = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(f"""
             import sys, time
-            from hgad.gpu import claim_gpu
+            from hgad.runtime.gpu import claim_gpu
             with claim_gpu("cuda", {str(tmp_path)!r}, count=1):
                 print("held", flush=True)
                 time.sleep(60)
@@ -105,7 +105,7 @@ def test_lock_is_released_when_the_holder_dies(tmp_path):
 
 JOB = """
 import json, os, sys, time
-from hgad.gpu import claim_gpu
+from hgad.runtime.gpu import claim_gpu
 with claim_gpu("cuda", sys.argv[1], poll=0.05):
     start = time.time()
     time.sleep(0.4)

@@ -10,8 +10,8 @@ import pytest
 import torch
 from conftest import CATEGORIES, CPU
 
-import hgad.knn
-from hgad.knn import evaluate_knn, knn_anomaly_maps, knn_level_maps, memory_bank
+import hgad.evaluation.knn
+from hgad.evaluation.knn import evaluate_knn, knn_anomaly_maps, knn_level_maps, memory_bank
 
 
 def _tiny_caches():
@@ -41,8 +41,8 @@ def _brute_force(train, train_rows, test, test_rows, msk_size):
 
 def test_knn_maps_match_brute_force(monkeypatch):
     # blocks smaller than the data, so the blockwise minimum is exercised
-    monkeypatch.setattr(hgad.knn, "QUERY_CHUNK", 5)
-    monkeypatch.setattr(hgad.knn, "BANK_CHUNK", 7)
+    monkeypatch.setattr(hgad.evaluation.knn, "QUERY_CHUNK", 5)
+    monkeypatch.setattr(hgad.evaluation.knn, "BANK_CHUNK", 7)
     train, test = _tiny_caches()
     train_rows, test_rows = np.array([0, 2, 3, 4]), np.array([2, 0])
     maps = knn_level_maps(train, train_rows, test, test_rows, 1.0, 1, CPU)

@@ -1,4 +1,5 @@
-"""Tests of hgad.metrics against scikit-learn, hand-computed AUPRO values and a plain AUPRO."""
+"""Tests of hgad.evaluation.metrics against scikit-learn, hand-computed AUPRO values and a plain
+AUPRO."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from sklearn.metrics import (
     roc_curve,
 )
 
-from hgad import metrics
+from hgad.evaluation import metrics
 
 
 @pytest.fixture(params=[5, metrics._CHUNK], ids=["tiny-blocks", "default-blocks"])

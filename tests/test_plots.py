@@ -1,4 +1,4 @@
-"""Tests of hgad.plots: what each figure shows (its bars, lines and labels, read from the
+"""Tests of hgad.reporting.draw: what each figure shows (its bars, lines and labels, read from the
 matplotlib objects) and that it is written as valid PNG/PDF files."""
 
 from __future__ import annotations
@@ -12,9 +12,8 @@ import pytest
 from matplotlib.container import BarContainer
 from matplotlib.image import imread
 
-from hgad import plots
-from hgad.reporting import numbers
-from hgad.train import LOG_FIELDS
+from hgad.reporting import draw, numbers
+from hgad.training.train import LOG_FIELDS
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PDF_MAGIC = b"%PDF-"
@@ -35,7 +34,8 @@ def write_metrics(folder: Path, categories: dict[str, list[tuple[float, float]]]
 
 
 def write_loss_log(path: Path, seed: int, meta_epochs: int = 3, sub_epochs: int = 2) -> Path:
-    """A loss log like hgad.train's: 3 iterations per sub-epoch, 2 levels, early NaN terms."""
+    """A loss log like hgad.training.train's: 3 iterations per sub-epoch, 2 levels, early NaN
+    terms."""
     rng = np.random.default_rng(seed)
     rows = []
     for meta_epoch in range(meta_epochs):
@@ -83,7 +83,7 @@ def test_auroc_bars_with_paper(tmp_path, paper, saved_figures):
     files = write_metrics(tmp_path, {"mvtec/bottle": [(0.99, 0.98), (0.995, 0.97)],
                                      "btad/01": [(0.97, 0.96), (0.96, 0.965)]})
     out = tmp_path / "plots"
-    plots.auroc_bars("union", numbers.collect(files), paper, out / "union.png", out / "union.pdf")
+    draw.auroc_bars("union", numbers.collect(files), paper, out / "union.png", out / "union.pdf")
     assert_png(out / "union.png")
     assert_pdf(out / "union.pdf")
     assert_no_temporaries(out)
@@ -104,7 +104,7 @@ def test_auroc_bars_with_paper(tmp_path, paper, saved_figures):
 
 def test_auroc_bars_without_paper_and_one_seed(tmp_path, paper, saved_figures):
     files = write_metrics(tmp_path, {"brick": [(1.0, 0.9)], "grass": [(0.5, 0.6)]})
-    plots.auroc_bars("demo", numbers.collect(files), paper, tmp_path / "demo.png")
+    draw.auroc_bars("demo", numbers.collect(files), paper, tmp_path / "demo.png")
     assert_png(tmp_path / "demo.png")
     assert not (tmp_path / "demo.pdf").exists()
     assert_no_temporaries(tmp_path)
@@ -116,7 +116,7 @@ def test_auroc_bars_without_paper_and_one_seed(tmp_path, paper, saved_figures):
 
 def test_epoch_losses(tmp_path):
     log = write_loss_log(tmp_path / "log.csv", seed=0)
-    means = plots.epoch_losses(log)
+    means = draw.epoch_losses(log)
     assert len(means) == 2 * 3 * 2  # levels x meta-epochs x sub-epochs
     raw = pd.read_csv(log)
     expected = raw[(raw["level"] == 1) & (raw["meta_epoch"] == 2) & (raw["sub_epoch"] == 1)]
@@ -129,7 +129,7 @@ def test_epoch_losses(tmp_path):
 def test_loss_curves(tmp_path, saved_figures):
     logs = {seed: write_loss_log(tmp_path / f"log{seed}.csv", seed) for seed in (0, 1)}
     out = tmp_path / "plots"
-    plots.loss_curves(logs, out / "loss.png", out / "loss.pdf")
+    draw.loss_curves(logs, out / "loss.png", out / "loss.pdf")
     assert_png(out / "loss.png")
     assert_pdf(out / "loss.pdf")
     assert_no_temporaries(out)
@@ -137,7 +137,7 @@ def test_loss_curves(tmp_path, saved_figures):
     lines = {line.get_label(): line for line in ax.get_lines()}
     assert sorted(lines) == [f"seed {s}, level {lv}" for s in (0, 1) for lv in (0, 1)]
     for seed, log in logs.items():
-        means = plots.epoch_losses(log)
+        means = draw.epoch_losses(log)
         for level in (0, 1):
             line = lines[f"seed {seed}, level {level}"]
             expected = means[means["level"] == level]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from hgad.flow import Subnet
-from hgad.model import HGADModel
-from hgad.prior import hgad_losses
+from hgad.model.flow import Subnet
+from hgad.model.network import HGADModel
+from hgad.model.prior import hgad_losses
 
 # bf16 keeps 8 bits of mantissa (~0.4 % per rounding), but only in the subnetworks: the loss
 # terms and the gradient norm move by ~1e-4 here. The tolerance, relative to max(1, |fp32|):

@@ -11,14 +11,14 @@ import torch
 import yaml
 from conftest import CATEGORIES, CPU, TINY_CONFIG
 
-import hgad.predict
+import hgad.prediction.predict
 from hgad.cli import main
-from hgad.conditioning import variant_anomaly_maps
 from hgad.data.manifest import read_manifest, select_split
-from hgad.evaluate import _conditioned_maps, category_maps, load_test_set
-from hgad.model_file import load_model
-from hgad.predict import COLUMNS, predict
-from hgad.score import image_scores
+from hgad.evaluation.conditioning import variant_anomaly_maps
+from hgad.evaluation.evaluate import _conditioned_maps, category_maps, load_test_set
+from hgad.evaluation.score import image_scores
+from hgad.model.model_file import load_model
+from hgad.prediction.predict import COLUMNS, predict
 
 
 def _train_max_scores(trained, manifest_path, caches, settings) -> dict[str, float]:
@@ -123,7 +123,7 @@ def test_mixed_categories_in_a_batch(tmp_path, monkeypatch, trained, demo_root, 
         size = encoded[0][0][0]
         return torch.stack([torch.arange(size) % 2, 1 - torch.arange(size) % 2], 1).float()
 
-    monkeypatch.setattr(hgad.predict, "class_scores", alternating)
+    monkeypatch.setattr(hgad.prediction.predict, "class_scores", alternating)
     table = predict(trained.model, str(demo_root / "*/test/*/*.png"), tmp_path, CPU,
                     batch_size=4)
     assert table["category"].tolist()[:4] == ["grass", "brick", "grass", "brick"]

@@ -10,7 +10,7 @@ import math
 import pytest
 import torch
 
-from hgad.prior import (
+from hgad.model.prior import (
     HierarchicalPrior,
     hgad_losses,
     initial_centres,

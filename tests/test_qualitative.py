@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from hgad import metrics, plots
+from hgad.evaluation import metrics
+from hgad.reporting import draw
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PDF_MAGIC = b"%PDF-"
@@ -47,7 +48,7 @@ def test_roc_pro_curves_writes_png_and_pdf(tmp_path):
             "pro": metrics.pro_curve_points(maps, masks, max_points=100),
         }
     png, pdf = tmp_path / "out" / "curves.png", tmp_path / "out" / "curves.pdf"
-    plots.roc_pro_curves(curves, png, pdf, title="test curves")
+    draw.roc_pro_curves(curves, png, pdf, title="test curves")
     image = assert_png(png)
     assert image.shape[1] > 2 * image.shape[0]  # three panels side by side
     assert_pdf(pdf)
@@ -68,7 +69,7 @@ def test_qualitative_grid_writes_png_and_pdf(tmp_path, image_kind):
             image = rng.random((48, 48))
         rows.append({"image": image, "mask": masks[i], "map": maps[i], "title": f"example {i}"})
     png, pdf = tmp_path / "grid.png", tmp_path / "grid.pdf"
-    plots.qualitative_grid(rows, png, pdf)
+    draw.qualitative_grid(rows, png, pdf)
     image = assert_png(png)
     assert image.shape[0] > image.shape[1]  # three rows of three panels: taller than wide
     assert_pdf(pdf)
@@ -79,24 +80,24 @@ def test_qualitative_grid_png_only_and_empty(tmp_path):
     maps, masks = _example_maps(rng)
     row = {"image": np.zeros((24, 24, 3), np.uint8), "mask": masks[0],
            "map": np.full((24, 24), 0.5), "title": "constant map"}  # flat map: no zero range
-    plots.qualitative_grid([row], tmp_path / "one.png")
+    draw.qualitative_grid([row], tmp_path / "one.png")
     assert (tmp_path / "one.png").read_bytes()[:8] == PNG_MAGIC
     assert [p.name for p in tmp_path.iterdir()] == ["one.png"]
     with pytest.raises(ValueError, match="at least one"):
-        plots.qualitative_grid([], tmp_path / "none.png")
+        draw.qualitative_grid([], tmp_path / "none.png")
 
 
 def test_select_examples():
     scores = np.array([0.9, 0.1, 0.5, 0.7, 0.2, 0.95, 0.3])
     labels = np.array([0, 1, 1, 1, 1, 0, 1])  # anomalous: 1 (0.1), 2 (0.5), 3 (0.7), 4, 6
-    best, worst = plots.select_examples(scores, labels, k=2)
+    best, worst = draw.select_examples(scores, labels, k=2)
     assert best.tolist() == [3, 2]
     assert worst.tolist() == [1, 4]
-    best, worst = plots.select_examples(scores, labels, k=10)
+    best, worst = draw.select_examples(scores, labels, k=10)
     assert best.tolist() == [3, 2, 6, 4, 1] and worst.tolist() == [1, 4, 6, 2, 3]
-    best, worst = plots.select_examples(scores, np.zeros(7), k=2)
+    best, worst = draw.select_examples(scores, np.zeros(7), k=2)
     assert best.size == worst.size == 0
-    best, worst = plots.select_examples([0.4, 0.4, 0.4], [1, 1, 1], k=1)  # ties: input order
+    best, worst = draw.select_examples([0.4, 0.4, 0.4], [1, 1, 1], k=1)  # ties: input order
     assert best.tolist() == [0] and worst.tolist() == [0]
     with pytest.raises(ValueError, match="differ in length"):
-        plots.select_examples([0.1, 0.2], [1])
+        draw.select_examples([0.1, 0.2], [1])

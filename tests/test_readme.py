@@ -1,4 +1,4 @@
-"""Tests of hgad.readme: the README's results section and the tables as HTML pages."""
+"""Tests of hgad.reporting.readme: the README's results section and the tables as HTML pages."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from html.parser import HTMLParser
 
 import pytest
 
-from hgad import readme
-from hgad.readme import END, START
-from hgad.tables import write_summary, write_tables
+from hgad.reporting import readme
+from hgad.reporting.readme import END, START
+from hgad.reporting.tables import write_summary, write_tables
 
 README = f"""# hgad-bench
 
@@ -37,7 +37,8 @@ def _metrics(path, values):
 
 @pytest.fixture
 def documents(tmp_path):
-    """The Markdown that hgad.tables writes for a two-seed run of 'demo' and its summary."""
+    """The Markdown that hgad.reporting.tables writes for a two-seed run of 'demo' and its
+    summary."""
     files = {0: _metrics(tmp_path / "m0.json", {"brick": (0.9, 0.8), "moon": (0.7, 0.6)}),
              1: _metrics(tmp_path / "m1.json", {"brick": (0.8, 0.85), "moon": (0.75, 0.65)})}
     table = tmp_path / "demo.md"

@@ -30,7 +30,7 @@ import pandas as pd
 import pytest
 from workflow_runner import REPO, SNAKEMAKE, TINY, run_workflow
 
-from hgad.readme import END, START, rewrite_readme
+from hgad.reporting.readme import END, START, rewrite_readme
 
 pytestmark = pytest.mark.workflow
 

@@ -9,8 +9,8 @@ import math
 
 import pytest
 
-from hgad.config import settings_from_config
-from hgad.schedule import cosine_lr, learning_rate
+from hgad.runtime.config import settings_from_config
+from hgad.training.schedule import cosine_lr, learning_rate
 
 LR, META, WARM, STEPS = 2e-4, 25, 2, 10
 

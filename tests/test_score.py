@@ -14,11 +14,11 @@ from conftest import CATEGORIES, CPU, N_DEFECTS, N_TEST_GOOD, N_TEST_PER_DEFECT
 
 from hgad.data.images import load_mask
 from hgad.data.manifest import read_manifest, select_split
-from hgad.evaluate import evaluate
+from hgad.evaluation.evaluate import evaluate
+from hgad.evaluation.metrics import image_metrics, pixel_metrics
+from hgad.evaluation.score import KINDS, anomaly_maps, fit_normalizer, level_maps
 from hgad.features.cache import open_cache
-from hgad.metrics import image_metrics, pixel_metrics
-from hgad.model_file import load_model
-from hgad.score import KINDS, anomaly_maps, fit_normalizer, level_maps
+from hgad.model.model_file import load_model
 
 N_TEST = N_TEST_GOOD + N_DEFECTS * N_TEST_PER_DEFECT
 

@@ -9,12 +9,12 @@ import torch
 from conftest import CPU
 
 from hgad.data.manifest import read_manifest, write_manifest
-from hgad.evaluate import evaluate, evaluate_snapshots
+from hgad.evaluation.evaluate import evaluate, evaluate_snapshots
+from hgad.evaluation.metrics import IMAGE_METRICS, PIXEL_METRICS
 from hgad.features.extract import extract_features
-from hgad.metrics import IMAGE_METRICS, PIXEL_METRICS
 from hgad.reporting.formatting import NOT_AVAILABLE
 from hgad.reporting.selection import best_selected
-from hgad.tables import write_tables
+from hgad.reporting.tables import write_tables
 
 WARNED = "dataset demo, category grass{}: test {}: 0 anomalous of {}; the {} metrics need both"
 

@@ -11,11 +11,11 @@ import pandas as pd
 import torch
 from conftest import CPU, Run, run_train
 
-from hgad.evaluate import evaluate, evaluate_snapshots
-from hgad.provenance import git_commit
+from hgad.evaluation.evaluate import evaluate, evaluate_snapshots
 from hgad.reporting.formatting import BEST_LABEL
 from hgad.reporting.selection import best_note, best_selected
-from hgad.tables import write_tables
+from hgad.reporting.tables import write_tables
+from hgad.runtime.provenance import git_commit
 
 
 def test_snapshots_are_kept_and_scored(tmp_path, caches, manifest_path, tiny_settings):

@@ -1,4 +1,4 @@
-"""Tests of hgad.tables and of hgad.reporting.numbers and .formatting: golden Markdown/CSV
+"""Tests of hgad.reporting.tables and of hgad.reporting.numbers and .formatting: golden Markdown/CSV
 files from fixed metrics JSONs, and the numbers.
 
 The golden files live in ``tests/golden/``. The ``mvtec`` table is also computed by hand below
@@ -20,8 +20,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from hgad import tables
-from hgad.reporting import formatting, numbers
+from hgad.reporting import formatting, numbers, tables
 
 GOLDEN = Path(__file__).parent / "golden"
 OTHER_METRICS = ("image_ap", "image_f1_max", "pixel_ap", "pixel_f1_max", "pixel_iou_max",
@@ -45,7 +44,8 @@ def category_metrics(image_auroc: float, pixel_auroc: float) -> dict[str, float]
 
 
 def write_metrics(folder: Path, dataset: str) -> dict[int, Path]:
-    """The metrics JSON of each seed of ``CASES[dataset]``, as hgad.evaluate writes them."""
+    """The metrics JSON of each seed of ``CASES[dataset]``, as hgad.evaluation.evaluate writes
+    them."""
     files = {}
     for seed, (commit, categories) in CASES[dataset].items():
         per_category = {name: category_metrics(*aurocs) for name, aurocs in categories.items()}

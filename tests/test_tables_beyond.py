@@ -8,8 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from hgad import tables
-from hgad.reporting import numbers
+from hgad.reporting import numbers, tables
 
 # seed -> category -> {variant prefix: (image_auroc, pixel_auroc)}
 AUROCS = {0: {"brick": {"": (0.90, 0.80), "predicted_": (0.70, 0.60), "agnostic_": (0.50, 0.40)},

@@ -14,8 +14,8 @@ import torch
 from conftest import N_TRAIN, Caches, Run, run_train, scaled_cache
 
 from hgad.features.cache import level_path
-from hgad.model_file import load_model
-from hgad.train import LOG_FIELDS, TrainingDivergedError
+from hgad.model.model_file import load_model
+from hgad.training.train import LOG_FIELDS, TrainingDivergedError
 
 
 class Interrupt(Exception):
@@ -77,7 +77,7 @@ def test_outputs_of_a_finished_run(trained, tiny_settings):
 
 def test_training_changes_the_model(trained, caches, manifest_path, tiny_settings):
     """The saved model is not the initial one (every level was optimised)."""
-    from hgad.model import HGADModel
+    from hgad.model.network import HGADModel
 
     torch.manual_seed(0)
     initial = HGADModel([112] * tiny_settings.features.levels, ["brick", "grass"],
@@ -134,7 +134,7 @@ def test_finished_run_on_other_features_trains_from_scratch(tmp_path, trained, c
 
 def test_changed_training_code_trains_from_scratch(tmp_path, trained, caches, manifest_path,
                                                    tiny_settings, monkeypatch):
-    monkeypatch.setattr("hgad.train.training_code_digest", lambda: "an edited prior.py")
+    monkeypatch.setattr("hgad.training.train.training_code_digest", lambda: "an edited prior.py")
     run = Run.at(tmp_path / "copy")
     shutil.copytree(trained.folder, run.folder)
     done = []
@@ -163,7 +163,7 @@ def test_truncated_checkpoint_is_set_aside_and_training_restarts(tmp_path, train
 
 
 def test_model_file_records_the_training_commit(trained):
-    from hgad.provenance import git_commit
+    from hgad.runtime.provenance import git_commit
 
     saved = torch.load(trained.model, map_location="cpu", weights_only=True)
     assert saved["provenance"]["commit"] == git_commit(Path(__file__).parent)
@@ -186,7 +186,7 @@ def test_nan_loss_raises_and_keeps_last_checkpoint(tmp_path, caches, manifest_pa
     run = Run.at(tmp_path / "run")
 
     def train_once(**kwargs):
-        from hgad.train import train
+        from hgad.training.train import train
 
         return train(cache, manifest_path, run.model, run.log, run.checkpoints, tiny_settings, 0,
                      torch.device("cpu"), **kwargs)
@@ -214,7 +214,7 @@ def test_nan_loss_raises_and_keeps_last_checkpoint(tmp_path, caches, manifest_pa
 def test_train_rejects_cache_of_other_images(tmp_path, caches, manifest_path, tiny_settings):
     """The test cache (other row count) is not a training cache for this manifest."""
     with pytest.raises(ValueError, match="training images"):
-        from hgad.train import train
+        from hgad.training.train import train
 
         train(caches.test, manifest_path, tmp_path / "m.pt", tmp_path / "log.csv",
               tmp_path / "ck", tiny_settings, 0, torch.device("cpu"))
@@ -223,7 +223,7 @@ def test_train_rejects_cache_of_other_images(tmp_path, caches, manifest_path, ti
 def test_checkpoint_of_other_settings_is_not_resumed(tmp_path, trained, caches, manifest_path):
     from conftest import TINY_CONFIG
 
-    from hgad.config import settings_from_config
+    from hgad.runtime.config import settings_from_config
 
     config = {**TINY_CONFIG, "train": {**TINY_CONFIG["train"], "lr": 1e-4}}
     run = Run.at(tmp_path / "copy")
@@ -242,10 +242,10 @@ def test_log_rows_are_those_of_every_step_and_level(trained, caches, manifest_pa
     in training order, with that step's lr, and the losses of that step."""
     from hgad.data.manifest import read_manifest, select_split
     from hgad.features.cache import open_cache
-    from hgad.model import HGADModel
-    from hgad.prior import hgad_losses
-    from hgad.schedule import learning_rate
-    from hgad.train import _epoch_order
+    from hgad.model.network import HGADModel
+    from hgad.model.prior import hgad_losses
+    from hgad.training.schedule import learning_rate
+    from hgad.training.train import _epoch_order
 
     tr, levels = tiny_settings.train, tiny_settings.features.levels
     steps = math.ceil(2 * N_TRAIN / tr.batch_size)
@@ -274,7 +274,7 @@ def test_log_rows_are_those_of_every_step_and_level(trained, caches, manifest_pa
 
 def test_nan_at_a_known_step_is_reported_with_its_position(tmp_path, caches, manifest_path,
                                                            tiny_settings):
-    from hgad.train import _epoch_order, train
+    from hgad.training.train import _epoch_order, train
 
     cache = tmp_path / "train_cache"
     shutil.copytree(caches.train, cache)
@@ -297,7 +297,7 @@ def test_nan_at_a_known_step_is_reported_with_its_position(tmp_path, caches, man
 # --- optimisers: one per level, weight decay on the flows, the schedule's learning rate --------
 
 def _tiny_model():
-    from hgad.model import HGADModel
+    from hgad.model.network import HGADModel
 
     torch.manual_seed(0)
     return HGADModel([8, 12], ["a", "b"], coupling_layers=2, clamp_alpha=1.9, pos_embed_dim=8,
@@ -316,7 +316,7 @@ def _changed(before: list[torch.Tensor], after: list[torch.Tensor]) -> list[bool
 def test_each_level_step_changes_only_that_level(tiny_settings):
     """Level 1 has momentum from its own step; a later level-0 step must still leave it alone
     (a single Adam whose zero_grad kept zero gradients would move it)."""
-    from hgad.train import _make_optimisers, _train_step
+    from hgad.training.train import _make_optimisers, _train_step
 
     model = _tiny_model()
     optimisers = _make_optimisers(model, tiny_settings)
@@ -338,7 +338,7 @@ def test_each_level_step_changes_only_that_level(tiny_settings):
 def test_weight_decay_touches_the_flows_only(tiny_settings):
     """With every gradient zero, only weight decay moves a parameter: the flows' do, the
     prior's (centres, offsets, mixture weights) do not."""
-    from hgad.train import _make_optimisers
+    from hgad.training.train import _make_optimisers
 
     model = _tiny_model()
     assert tiny_settings.train.weight_decay > 0
@@ -359,7 +359,7 @@ def test_weight_decay_touches_the_flows_only(tiny_settings):
 def test_the_schedule_reaches_every_parameter_group(tmp_path, caches, manifest_path,
                                                     tiny_settings, monkeypatch):
     """Every optimiser step uses the schedule's learning rate in every group of its level."""
-    from hgad.schedule import learning_rate
+    from hgad.training.schedule import learning_rate
 
     used = []
     original = torch.optim.Adam.step

@@ -12,10 +12,10 @@ from conftest import CPU, Run, run_train
 
 from hgad.data.manifest import class_names, read_manifest, select_split
 from hgad.features.cache import open_cache
-from hgad.model_file import load_model
-from hgad.prior import hgad_losses
-from hgad.train import LOG_FIELDS, _epoch_order
-from hgad.warm_start import file_sha256
+from hgad.model.model_file import load_model
+from hgad.model.prior import hgad_losses
+from hgad.training.train import LOG_FIELDS, _epoch_order
+from hgad.training.warm_start import file_sha256
 
 
 def _warm(settings, init, **train):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import requests
 from tabulate import tabulate
 
-from hgad.config import source_urls
+from hgad.runtime.config import source_urls
 
 TIMEOUT_S = 10
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from hgad.atomic import replace_atomically
-from hgad.fingerprint import file_stamp
+from hgad.runtime.atomic import replace_atomically
+from hgad.runtime.fingerprint import file_stamp
 
 COLUMNS = ["dataset", "category", "split", "label", "defect", "image", "mask", "fingerprint"]
 SPLITS = ("train", "test")

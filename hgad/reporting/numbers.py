@@ -1,8 +1,8 @@
 """The numbers behind the result tables, as fractions: ours per seed and over seeds, the paper's,
 the baselines'.
 
-Inputs are the per-seed metrics JSON files written by :func:`hgad.evaluate.evaluate`. Any key of
-a category's dict that does not start with ``num_`` is a metric, a fraction in [0, 1].
+Inputs are the per-seed metrics JSON files written by :func:`hgad.evaluation.evaluate.evaluate`. Any
+key of a category's dict that does not start with ``num_`` is a metric, a fraction in [0, 1].
 
 Standard deviations are sample standard deviations over seeds (``ddof=1``), so a single seed
 has none. The ``mean`` row is the mean over categories within each seed, then mean ± std of
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from hgad.atomic import PathLike
+from hgad.runtime.atomic import PathLike
 
 PAPER_RESULTS = Path(__file__).parents[1] / "resources" / "paper_results.csv"
 AUROC_METRICS = ("image_auroc", "pixel_auroc")

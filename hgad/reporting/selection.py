@@ -8,8 +8,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from hgad.atomic import PathLike
 from hgad.reporting.numbers import AUROC_METRICS
+from hgad.runtime.atomic import PathLike
 
 _BEST_NOTE = ("† Paper protocol, not a result: the reference code evaluates on the test set after"
               " every sub-epoch and reports the best image and the best pixel AUROC, each at its"

@@ -9,8 +9,8 @@ os.environ.update(
     PYTHONPATH=os.pathsep.join(filter(None, [workflow.basedir, os.getenv("PYTHONPATH")]))
 )
 
-from hgad.config import archive_name, source_urls, validate_config
-from hgad.fingerprint import folder_fingerprint, training_code_digest
+from hgad.runtime.config import archive_name, source_urls, validate_config
+from hgad.runtime.fingerprint import folder_fingerprint, training_code_digest
 
 
 if not workflow.config_settings.configfiles:

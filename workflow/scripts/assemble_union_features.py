@@ -1,9 +1,9 @@
-from hgad.job import redirect_log
+from hgad.runtime.job import redirect_log
 
 redirect_log(snakemake)
 
-from hgad.config import settings_from_config
 from hgad.features.extract import assemble_union_features
+from hgad.runtime.config import settings_from_config
 
 settings = settings_from_config(snakemake.params.settings)
 assemble_union_features(snakemake.input.manifest, snakemake.wildcards.split, snakemake.output[0],

@@ -1,8 +1,8 @@
-from hgad.job import redirect_log
+from hgad.runtime.job import redirect_log
 
 redirect_log(snakemake)
 
-from hgad.plots import auroc_bars
+from hgad.reporting.draw import auroc_bars
 from hgad.reporting.numbers import collect, load_paper_results
 
 long = collect(dict(zip(snakemake.params.seeds, snakemake.input.metrics, strict=True)))

@@ -1,8 +1,8 @@
-from hgad.job import redirect_log, torch_job
+from hgad.runtime.job import redirect_log, torch_job
 
 redirect_log(snakemake)
 
-from hgad.knn import evaluate_knn
+from hgad.evaluation.knn import evaluate_knn
 
 out = snakemake.output
 with torch_job(snakemake) as (settings, device):  # threads, settings, its own GPU

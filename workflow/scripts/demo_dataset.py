@@ -1,4 +1,4 @@
-from hgad.job import redirect_log
+from hgad.runtime.job import redirect_log
 
 redirect_log(snakemake)
 

@@ -1,6 +1,6 @@
 import sys
 
-from hgad.job import redirect_log
+from hgad.runtime.job import redirect_log
 
 redirect_log(snakemake)
 

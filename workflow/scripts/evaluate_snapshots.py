@@ -1,8 +1,8 @@
-from hgad.job import redirect_log, torch_job
+from hgad.runtime.job import redirect_log, torch_job
 
 redirect_log(snakemake)
 
-from hgad.evaluate import evaluate_snapshots
+from hgad.evaluation.evaluate import evaluate_snapshots
 
 with torch_job(snakemake) as (settings, device):  # threads, settings, its own GPU
     evaluate_snapshots(snakemake.input.model, snakemake.input.manifest, snakemake.input.test_cache,

@@ -1,4 +1,4 @@
-from hgad.job import redirect_log, use_weights_cache
+from hgad.runtime.job import redirect_log, use_weights_cache
 
 redirect_log(snakemake)
 use_weights_cache(offline=False)

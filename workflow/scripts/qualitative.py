@@ -1,8 +1,8 @@
-from hgad.job import redirect_log
+from hgad.runtime.job import redirect_log
 
 redirect_log(snakemake)
 
-from hgad.figures import write_qualitative
+from hgad.reporting.figures import write_qualitative
 
 wildcards = snakemake.wildcards
 write_qualitative(snakemake.input.maps, snakemake.input.manifest, snakemake.output.png,

@@ -1,7 +1,7 @@
-from hgad.job import redirect_log
+from hgad.runtime.job import redirect_log
 
 redirect_log(snakemake)
 
-from hgad.readme import write_section
+from hgad.reporting.readme import write_section
 
 write_section(snakemake.input.summary, snakemake.input.tables, snakemake.output[0])

@@ -1,8 +1,8 @@
-from hgad.job import redirect_log
+from hgad.runtime.job import redirect_log
 
 redirect_log(snakemake)
 
-from hgad.figures import write_curves
+from hgad.reporting.figures import write_curves
 
 wildcards = snakemake.wildcards
 write_curves(snakemake.input.maps, snakemake.input.manifest, snakemake.output.png,

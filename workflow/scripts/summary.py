@@ -1,9 +1,9 @@
-from hgad.job import redirect_log
+from hgad.runtime.job import redirect_log
 
 redirect_log(snakemake)
 
-from hgad.readme import write_html
-from hgad.tables import write_summary
+from hgad.reporting.readme import write_html
+from hgad.reporting.tables import write_summary
 
 paths = iter(snakemake.input.metrics)
 files = {dataset: {seed: next(paths) for seed in snakemake.params.seeds}

@@ -1,8 +1,8 @@
-from hgad.job import redirect_log
+from hgad.runtime.job import redirect_log
 
 redirect_log(snakemake)
 
-from hgad.tables import write_tables
+from hgad.reporting.tables import write_tables
 
 write_tables(snakemake.wildcards.dataset,
              dict(zip(snakemake.params.seeds, snakemake.input.metrics, strict=True)),

@@ -1,8 +1,8 @@
-from hgad.job import redirect_log, torch_job
+from hgad.runtime.job import redirect_log, torch_job
 
 redirect_log(snakemake)
 
-from hgad.train import train
+from hgad.training.train import train
 
 with torch_job(snakemake) as (settings, device):  # threads, settings, its own GPU
     train(snakemake.input.train_cache, snakemake.input.manifest, snakemake.output.model,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from hgad.flow import build_flow, flatten_positions, set_precision
-from hgad.prior import HierarchicalPrior
+from hgad.model.flow import build_flow, flatten_positions, set_precision
+from hgad.model.prior import HierarchicalPrior
 
 
 class HGADModel(nn.Module):

@@ -11,8 +11,8 @@ import hashlib
 import os
 from pathlib import Path
 
-from hgad.model import HGADModel
-from hgad.model_file import read_model_file
+from hgad.model.model_file import read_model_file
+from hgad.model.network import HGADModel
 
 
 def file_sha256(path: str | os.PathLike) -> str:

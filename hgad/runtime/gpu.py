@@ -11,7 +11,7 @@ lock files ``<lock_dir>/gpu<ID>.lock`` (one per GPU, first free one wins) and se
 - Under SLURM (``SLURM_JOB_ID`` set) nothing changes: the job uses the GPU SLURM allocated to it
   (SLURM sets ``CUDA_VISIBLE_DEVICES``). ``HGAD_GPU_PLACEMENT=off`` disables placement too.
 - ``device: cpu``, ``mps`` and an explicit ``cuda:N`` claim nothing; neither does a machine
-  without GPUs (then :func:`hgad.device.resolve_device` fails for ``cuda`` and falls back to
+  without GPUs (then :func:`hgad.runtime.device.resolve_device` fails for ``cuda`` and falls back to
   Apple's MPS or the CPU for ``auto``).
 - When every GPU is held (more GPU jobs than GPUs, e.g. ``--resources gpu=`` larger than the
   machine's count) the job waits, up to ``HGAD_GPU_WAIT_S`` seconds (default 600), then fails.
@@ -123,7 +123,8 @@ def claim_gpu(device: str, lock_dir: str | os.PathLike = LOCK_DIR, *, count: int
     previous = os.environ.get("CUDA_VISIBLE_DEVICES")
     _before_claims.append(previous)
     os.environ["CUDA_VISIBLE_DEVICES"] = gpu
-    print(f"hgad.gpu: this job uses GPU {gpu} (CUDA_VISIBLE_DEVICES={gpu})", file=sys.stderr)
+    print(f"hgad.runtime.gpu: this job uses GPU {gpu} (CUDA_VISIBLE_DEVICES={gpu})",
+          file=sys.stderr)
     try:
         yield gpu
     finally:

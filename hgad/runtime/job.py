@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from hgad.config import Settings, settings_from_config
-from hgad.gpu import claim_gpu
+from hgad.runtime.config import Settings, settings_from_config
+from hgad.runtime.gpu import claim_gpu
 
 if TYPE_CHECKING:
     import torch
@@ -36,12 +36,12 @@ def use_weights_cache(offline: bool) -> None:
 
 @contextmanager
 def torch_job(snakemake) -> Iterator[tuple[Settings, torch.device]]:
-    """Set torch's threads to the rule's, hold a GPU of its own (:func:`hgad.gpu.claim_gpu`)
+    """Set torch's threads to the rule's, hold a GPU of its own (:func:`hgad.runtime.gpu.claim_gpu`)
     and yield (settings, torch device) for the job's work."""
     # torch only here: the plotting and table jobs share this module and stay free of it.
     import torch
 
-    from hgad.device import resolve_device
+    from hgad.runtime.device import resolve_device
 
     torch.set_num_threads(snakemake.threads)
     settings = settings_from_config(snakemake.params.settings)

@@ -1,8 +1,8 @@
 """Result tables per dataset: ours (mean ± std over seeds) beside the paper's published numbers.
 
-Reads the per-seed metrics JSON files written by :func:`hgad.evaluate.evaluate` and writes each
-table as Markdown (:mod:`hgad.reporting.formatting`: percent with one decimal as in the paper)
-and CSV (:mod:`hgad.reporting.numbers`: the unformatted fractions), atomically.
+Reads the per-seed metrics JSON files written by :func:`hgad.evaluation.evaluate.evaluate` and
+writes each table as Markdown (:mod:`hgad.reporting.formatting`: percent with one decimal as in the
+paper) and CSV (:mod:`hgad.reporting.numbers`: the unformatted fractions), atomically.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from collections.abc import Collection, Mapping
 
 import pandas as pd
 
-from hgad.atomic import PathLike, replace_atomically
 from hgad.reporting.formatting import (
     BASELINE_NOTE,
     CONDITIONING_NOTE,
@@ -39,6 +38,7 @@ from hgad.reporting.numbers import (
     summary_table,
 )
 from hgad.reporting.selection import best_note, best_selected
+from hgad.runtime.atomic import PathLike, replace_atomically
 
 
 def _write_text(path: PathLike, text: str) -> None:

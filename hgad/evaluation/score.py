@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from scipy.ndimage import gaussian_filter
 
-from hgad.model import HGADModel
-from hgad.prior import log_likelihood, negative_entropy
+from hgad.model.network import HGADModel
+from hgad.model.prior import log_likelihood, negative_entropy
 
 KINDS = ("logp", "neg_entropy")
 

@@ -18,8 +18,8 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 
-from hgad.atomic import PathLike, replace_atomically
 from hgad.reporting.numbers import AUROC_METRICS, auroc_numbers
+from hgad.runtime.atomic import PathLike, replace_atomically
 
 _COLORS = {"image_auroc": "tab:blue", "pixel_auroc": "tab:orange"}
 _LABELS = {"image_auroc": "image", "pixel_auroc": "pixel"}
@@ -62,7 +62,7 @@ def auroc_bars(dataset: str, long: pd.DataFrame, paper: pd.DataFrame, out_png: P
 
     Ours with error bars of the std over seeds (with more than one seed), the paper's (hatched)
     beside them when the paper reports ``dataset``. ``long`` is
-    :func:`hgad.tables.collect`'s output.
+    :func:`hgad.reporting.tables.collect`'s output.
     """
     numbers = auroc_numbers(dataset, long, paper)
     bars = _bar_series(numbers)
@@ -139,9 +139,9 @@ def roc_pro_curves(curves: Mapping[str, Mapping[str, tuple[ArrayLike, ArrayLike]
     """One figure, three panels: image ROC, pixel ROC and PRO curve, one line per category.
 
     ``curves[category]`` holds ``image_roc``, ``pixel_roc`` and ``pro``, each an (x, y) pair as
-    returned by :func:`hgad.metrics.roc_curve_points` / :func:`hgad.metrics.pro_curve_points`
-    (a missing entry is skipped). The PRO panel's x axis ends at the largest FPR of its curves
-    (the ``max_fpr`` they were cut at).
+    returned by :func:`hgad.evaluation.metrics.roc_curve_points` /
+    :func:`hgad.evaluation.metrics.pro_curve_points` (a missing entry is skipped). The PRO panel's x
+    axis ends at the largest FPR of its curves (the ``max_fpr`` they were cut at).
     """
     fig = Figure(figsize=(15.0, 5.2), layout="constrained")
     axes = fig.subplots(1, 3)

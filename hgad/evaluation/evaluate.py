@@ -3,9 +3,9 @@
 Writes the anomaly maps of each category to ``<maps_dir>/<category>.npy`` (float16
 [N, msk_size, msk_size], memory-mappable; the ``oracle`` maps) and every metric per category
 plus the mean over categories to a JSON and a CSV file, once per class-conditioning variant
-(:mod:`hgad.conditioning`; ``predicted_`` and ``agnostic_`` prefixes). The JSON records where the
-numbers came from: the evaluation's ``provenance`` and the model file's (``training_provenance``:
-the training commit).
+(:mod:`hgad.evaluation.conditioning`; ``predicted_`` and ``agnostic_`` prefixes). The JSON records
+where the numbers came from: the evaluation's ``provenance`` and the model file's
+(``training_provenance``: the training commit).
 
 A metric needs normal and anomalous samples: a category whose test images are all normal (or
 all anomalous) gets NaN for the image metrics, one without anomalous (or normal) pixels NaN for
@@ -27,14 +27,15 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from hgad.atomic import replace_atomically
-from hgad.conditioning import ConditionedMaps, conditioned_level_maps, variant_anomaly_maps
-from hgad.config import Settings
 from hgad.data.images import load_mask
 from hgad.data.manifest import class_names, manifest_hash, read_manifest, select_split
-from hgad.features.cache import CacheMismatchError, open_cache, read_meta
-from hgad.maps import map_path
-from hgad.metrics import (
+from hgad.evaluation.conditioning import (
+    ConditionedMaps,
+    conditioned_level_maps,
+    variant_anomaly_maps,
+)
+from hgad.evaluation.maps import map_path
+from hgad.evaluation.metrics import (
     IMAGE_METRICS,
     PIXEL_METRICS,
     both_classes,
@@ -42,10 +43,13 @@ from hgad.metrics import (
     pixel_metrics,
     roc_auc,
 )
-from hgad.model import HGADModel
-from hgad.model_file import load_model_file, read_model_file
-from hgad.provenance import provenance
-from hgad.score import anomaly_maps, fit_normalizer, level_maps
+from hgad.evaluation.score import anomaly_maps, fit_normalizer, level_maps
+from hgad.features.cache import CacheMismatchError, open_cache, read_meta
+from hgad.model.model_file import load_model_file, read_model_file
+from hgad.model.network import HGADModel
+from hgad.runtime.atomic import replace_atomically
+from hgad.runtime.config import Settings
+from hgad.runtime.provenance import provenance
 
 
 def _checked_cache(folder, manifest_path, split: str, rows: int) -> list[np.ndarray]:

@@ -1,8 +1,8 @@
 """The model file: written by training and by checkpoint import, read by evaluation.
 
-A model file is a ``torch.save`` dict holding ``hparams`` (the :class:`hgad.model.HGADModel`
+A model file is a ``torch.save`` dict holding ``hparams`` (the :class:`hgad.model.network.HGADModel`
 constructor's arguments), ``model`` (its state dict), ``settings`` (what it was made with),
-``provenance`` (:func:`hgad.provenance.provenance`) and optional extras (``epoch``, the
+``provenance`` (:func:`hgad.runtime.provenance.provenance`) and optional extras (``epoch``, the
 sub-epochs done; ``snapshots``, paths of the snapshot files relative to the file's folder).
 It holds tensors and plain containers only and is loaded with ``weights_only``: a model file
 never runs code.
@@ -14,9 +14,9 @@ import os
 
 import torch
 
-from hgad.atomic import replace_atomically
-from hgad.model import HGADModel
-from hgad.provenance import provenance
+from hgad.model.network import HGADModel
+from hgad.runtime.atomic import replace_atomically
+from hgad.runtime.provenance import provenance
 
 
 def save_model_file(path: str | os.PathLike, model: HGADModel, settings: dict, **extra) -> None:

@@ -9,9 +9,9 @@ The reference code (``save_model`` in its ``utils``) saves one ``.pt`` dict hold
   K categories, M intra-class centres and D channels;
 * ``epoch`` (ignored).
 
-Those are exactly our :class:`hgad.prior.HierarchicalPrior`'s ``mu``, ``delta``, ``phi_inter`` and
-``phi_intra``, and our flows are built with the same FrEIA 0.2 blocks (docs/method.md#flow), so the
-weights load unchanged. What a state dict does not record is taken from the caller: the class
+Those are exactly our :class:`hgad.model.prior.HierarchicalPrior`'s ``mu``, ``delta``, ``phi_inter``
+and ``phi_intra``, and our flows are built with the same FrEIA 0.2 blocks (docs/method.md#flow), so
+the weights load unchanged. What a state dict does not record is taken from the caller: the class
 names (in the reference code's class-index order), ``clamp_alpha`` and the flow's fixed options
 (SOFTPLUS global affine, soft permutation, subnet Linear-ReLU-Linear of width 2x), which must be
 those of docs/method.md#flow. ``coupling_layers``, the channels per level, K, M and the condition's
@@ -30,8 +30,8 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
-from hgad.model import HGADModel
-from hgad.model_file import save_model_file
+from hgad.model.model_file import save_model_file
+from hgad.model.network import HGADModel
 
 PRIOR_KEYS = {"mus": "mu", "mu_deltas": "delta", "phi_inters": "phi_inter",
               "phi_intras": "phi_intra"}  # reference-code key -> HierarchicalPrior attribute
@@ -159,8 +159,8 @@ def import_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, class_name
 
     ``class_names[i]`` names the reference code's class index i; their number must be K, the
     number of main centres. ``coupling_layers`` (None: as found) is checked against the flows.
-    ``dst`` is a model file (:mod:`hgad.model_file`) with ``settings`` = {"imported_from": src},
-    written atomically. With ``sort_classes`` the classes are stored in sorted order,
+    ``dst`` is a model file (:mod:`hgad.model.model_file`) with ``settings`` = {"imported_from":
+    src}, written atomically. With ``sort_classes`` the classes are stored in sorted order,
     the class index of our manifests (:func:`hgad.data.manifest.class_names`), with the prior's
     rows permuted to match: the model is the same function of (features, class name). Returns the
     imported model (CPU, eval mode).

@@ -1,8 +1,9 @@
 """Figures from an evaluation on disk: ROC/PRO curves and qualitative examples per category.
 
-Reads what :func:`hgad.evaluate.evaluate` wrote for one (dataset, seed): the anomaly maps of each
-category (:mod:`hgad.maps`), and takes labels, ground-truth masks and images from the manifest. The
-curves come from :mod:`hgad.metrics`, the figures from :mod:`hgad.plots`.
+Reads what :func:`hgad.evaluation.evaluate.evaluate` wrote for one (dataset, seed): the anomaly maps
+of each category (:mod:`hgad.evaluation.maps`), and takes labels, ground-truth masks and images from
+the manifest. The curves come from :mod:`hgad.evaluation.metrics`, the figures from
+:mod:`hgad.reporting.draw`.
 
 The image score of a test image is the maximum of its anomaly map, as in the evaluation. The
 maps on disk are float16 while the metrics were computed from the float32 maps, so a curve's
@@ -17,15 +18,15 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from hgad.atomic import PathLike
 from hgad.data.images import load_mask, load_rgb
 from hgad.data.manifest import class_names, read_manifest, select_split
-from hgad.maps import map_path
-from hgad.metrics import both_classes, pro_curve_points, roc_curve_points
-from hgad.plots import qualitative_grid, roc_pro_curves, select_examples
+from hgad.evaluation.maps import map_path
+from hgad.evaluation.metrics import both_classes, pro_curve_points, roc_curve_points
+from hgad.reporting.draw import qualitative_grid, roc_pro_curves, select_examples
+from hgad.runtime.atomic import PathLike
 
-MAX_FPR = 0.3  # the AUPRO integration limit of hgad.metrics.pixel_metrics (its default)
-Curve = tuple[np.ndarray, np.ndarray]  # (x, y) of hgad.metrics.roc_curve_points & co.
+MAX_FPR = 0.3  # the AUPRO integration limit of hgad.evaluation.metrics.pixel_metrics (its default)
+Curve = tuple[np.ndarray, np.ndarray]  # (x, y) of hgad.evaluation.metrics.roc_curve_points & co.
 
 
 class CategoryMaps(NamedTuple):
@@ -70,7 +71,7 @@ def image_scores(maps: np.ndarray) -> np.ndarray:
 
 def category_curves(maps_dir: PathLike, manifest_path: PathLike, max_fpr: float = MAX_FPR,
                     max_points: int | None = 1000) -> dict[str, dict[str, Curve]]:
-    """The input of :func:`hgad.plots.roc_pro_curves`: per category, ``image_roc``,
+    """The input of :func:`hgad.reporting.draw.roc_pro_curves`: per category, ``image_roc``,
     ``pixel_roc`` and ``pro`` (cut at ``max_fpr``), each an (x, y) pair with at most
     ``max_points`` points (None: all).
 
@@ -98,13 +99,13 @@ def display_image(path: str, size: int) -> np.ndarray:
 
 def qualitative_examples(maps_dir: PathLike, manifest_path: PathLike, k: int = 1,
                          image_size: int | None = None) -> list[dict]:
-    """The rows of :func:`hgad.plots.qualitative_grid`: per category, the ``k`` best-detected
-    anomalous test images (highest score first), then the ``k`` worst (lowest first).
+    """The rows of :func:`hgad.reporting.draw.qualitative_grid`: per category, the ``k``
+    best-detected anomalous test images (highest score first), then the ``k`` worst (lowest first).
 
-    Chosen by :func:`hgad.plots.select_examples`; an image that would be both best and worst
-    (fewer than 2k anomalous images) is shown once. Images are shown at ``image_size`` (default:
-    the maps' size, at least 256), cropped as the masks; titles name the category, the rank,
-    the defect type and the score.
+    Chosen by :func:`hgad.reporting.draw.select_examples`; an image that would be both best and
+    worst (fewer than 2k anomalous images) is shown once. Images are shown at ``image_size``
+    (default: the maps' size, at least 256), cropped as the masks; titles name the category, the
+    rank, the defect type and the score.
     """
     rows = []
     for item in category_maps(maps_dir, manifest_path):

@@ -19,14 +19,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from hgad.model import HGADModel
-from hgad.prior import (
+from hgad.evaluation.score import Normalizer, anomaly_maps, fit_normalizer
+from hgad.model.network import HGADModel
+from hgad.model.prior import (
     class_log_likelihoods,
     log_likelihood,
     mixture_log_likelihood,
     negative_entropy,
 )
-from hgad.score import Normalizer, anomaly_maps, fit_normalizer
 
 VARIANTS = ("oracle", "predicted", "agnostic")
 
@@ -42,7 +42,8 @@ class ConditionedMaps:
     predicted: np.ndarray
 
     def kinds(self, variant: str) -> dict[str, list[torch.Tensor]]:
-        """The ``{kind: per-level maps}`` of one variant, as :mod:`hgad.score` takes them."""
+        """The ``{kind: per-level maps}`` of one variant, as :mod:`hgad.evaluation.score` takes
+        them."""
         return {"logp": self.logp[variant], "neg_entropy": self.neg_entropy}
 
     def select(self, index: np.ndarray) -> ConditionedMaps:
@@ -85,7 +86,8 @@ def conditioned_level_maps(model: HGADModel, arrays: list[np.ndarray], rows: np.
     """Per-level maps of the cached images ``rows`` (true class indices ``classes``) in each of
     ``variants``; ``arrays[l]`` is level l's cache [N, D, H_l, W_l].
 
-    ``oracle`` equals :func:`hgad.score.level_maps` bit for bit (same batches, same calls).
+    ``oracle`` equals :func:`hgad.evaluation.score.level_maps` bit for bit (same batches, same
+    calls).
     """
     model.eval()
     logp: dict[str, list[list[torch.Tensor]]] = {v: [[] for _ in arrays] for v in variants}

@@ -1,16 +1,16 @@
 """The README's results section, and the generated Markdown documents as HTML for the report.
 
 The workflow writes ``results/README_results.md`` (rule ``readme_section``): the whole-run
-summary table, then each dataset's AUROC table, as written by :mod:`hgad.tables`. The README
-itself is rewritten outside the workflow, between its markers (``make readme`` does both)::
+summary table, then each dataset's AUROC table, as written by :mod:`hgad.reporting.tables`. The
+README itself is rewritten outside the workflow, between its markers (``make readme`` does both)::
 
     hgad readme --section results/README_results.md README.md
 
 Only the text between ``<!-- results:start -->`` and ``<!-- results:end -->`` changes; running
 it again with the same section changes nothing (the file is not even rewritten).
 
-:func:`markdown_to_html` turns the documents of :mod:`hgad.tables` into standalone HTML pages,
-so that the Snakemake report shows them as rendered tables: it renders HTML items, but offers
+:func:`markdown_to_html` turns the documents of :mod:`hgad.reporting.tables` into standalone HTML
+pages, so that the Snakemake report shows them as rendered tables: it renders HTML items, but offers
 CSV and Markdown only for download.
 """
 
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import markdown
 
-from hgad.atomic import PathLike, replace_atomically
+from hgad.runtime.atomic import PathLike, replace_atomically
 
 START = "<!-- results:start -->"
 END = "<!-- results:end -->"

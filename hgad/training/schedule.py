@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from hgad.config import TrainSettings
+from hgad.runtime.config import TrainSettings
 
 
 def cosine_lr(settings: TrainSettings, meta_epoch: int) -> float:

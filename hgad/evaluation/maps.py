@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hgad.atomic import PathLike
+from hgad.runtime.atomic import PathLike
 
 
 def map_path(maps_dir: PathLike, category: str) -> Path:

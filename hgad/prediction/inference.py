@@ -6,9 +6,9 @@ Stored in the model file under ``inference``:
   tensors (None for random weights); ``hgad predict`` extracts with exactly these.
 - ``scoring``: ``msk_size``, ``gaussian_sigma`` and ``precision`` of the maps.
 - ``categories``: per category the inductive normalisation constants (``train_max``:
-  :class:`hgad.score.Normalizer` fitted on the category's training maps, clipped) and the image
-  scores of its training images under them (``train_scores``), whose quantiles give the decision
-  threshold for a target false-positive rate.
+  :class:`hgad.evaluation.score.Normalizer` fitted on the category's training maps, clipped) and the
+  image scores of its training images under them (``train_scores``), whose quantiles give the
+  decision threshold for a target false-positive rate.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from hgad.config import EvalSettings
+from hgad.evaluation.score import Normalizer, anomaly_maps, fit_normalizer, image_scores, level_maps
 from hgad.features.backbone import create_backbone
 from hgad.features.cache import CacheMeta
-from hgad.model import HGADModel
-from hgad.score import Normalizer, anomaly_maps, fit_normalizer, image_scores, level_maps
+from hgad.model.network import HGADModel
+from hgad.runtime.config import EvalSettings
 
 FEATURE_FIELDS = ("backbone", "weights", "out_index", "img_size", "levels", "mean", "std", "dtype")
 

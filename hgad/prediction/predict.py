@@ -3,8 +3,8 @@
 The whole chain of the workflow: the backbone with the feature settings recorded in the model
 file (checked against the backbone's weights digest), features rounded to the cache's dtype as
 training saw them, flow and prior, and scoring with the inductive (``train_max``) constants of
-:mod:`hgad.inference`. The category is the one given, or the predicted one: the category whose
-prior gives the image's latents the highest per-dimension log-likelihood summed over positions
+:mod:`hgad.prediction.inference`. The category is the one given, or the predicted one: the category
+whose prior gives the image's latents the highest per-dimension log-likelihood summed over positions
 and levels. Its confidence is the softmax over categories of those sums.
 """
 
@@ -21,17 +21,17 @@ from PIL import Image
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from hgad.atomic import replace_atomically
-from hgad.conditioning import class_scores
-from hgad.config import FeatureSettings
 from hgad.data.folders import IMAGE_SUFFIXES
+from hgad.evaluation.conditioning import class_scores
+from hgad.evaluation.score import KINDS, anomaly_maps, image_scores
 from hgad.features.backbone import create_backbone
 from hgad.features.extract import ImageFiles, multiscale_features
-from hgad.inference import FEATURE_FIELDS, normalizer_from_record, tensor_digest
-from hgad.model import HGADModel
-from hgad.model_file import load_model_file
-from hgad.prior import log_likelihood, negative_entropy
-from hgad.score import KINDS, anomaly_maps, image_scores
+from hgad.model.model_file import load_model_file
+from hgad.model.network import HGADModel
+from hgad.model.prior import log_likelihood, negative_entropy
+from hgad.prediction.inference import FEATURE_FIELDS, normalizer_from_record, tensor_digest
+from hgad.runtime.atomic import replace_atomically
+from hgad.runtime.config import FeatureSettings
 
 COLUMNS = ["image", "category", "predicted_category", "confidence", "score", "threshold",
            "anomalous"]
@@ -84,7 +84,8 @@ def batch_level_maps(model: HGADModel, features: list[torch.Tensor], category: i
                      ) -> tuple[dict[str, list[torch.Tensor]], torch.Tensor, torch.Tensor]:
     """Per-level maps of one batch (features[l] [B, D, H_l, W_l] float32) under ``category``
     (None: the predicted one). Returns ({kind: [float32 [B, H_l, W_l] on the CPU]}, the category
-    used [B], the softmax over categories of :func:`hgad.conditioning.class_scores` [B, K])."""
+    used [B], the softmax over categories of :func:`hgad.evaluation.conditioning.class_scores` [B,
+    K])."""
     model.eval()
     encoded = [(f.shape, *model.encode(level, f)) for level, f in enumerate(features)]
     sums = class_scores(model, encoded)
@@ -136,7 +137,7 @@ def predict(model_path: str | os.PathLike, images: str, out_dir: str | os.PathLi
 
     ``feature_settings`` (settings, where they come from) are checked against the model's.
     """
-    from hgad.figures import display_image
+    from hgad.reporting.figures import display_image
 
     model, state = load_model_file(model_path, device)
     record = state.get("inference")

@@ -23,10 +23,10 @@ import torch.nn.functional as F
 from scipy.ndimage import gaussian_filter
 from tqdm import tqdm
 
-from hgad.config import Settings
 from hgad.data.manifest import class_names, read_manifest, select_split
-from hgad.evaluate import TestSet, _checked_cache, _write, map_metrics
-from hgad.prior import squared_distances
+from hgad.evaluation.evaluate import TestSet, _checked_cache, _write, map_metrics
+from hgad.model.prior import squared_distances
+from hgad.runtime.config import Settings
 
 QUERY_CHUNK = 2048  # positions per distance block; a block is QUERY_CHUNK x BANK_CHUNK floats
 BANK_CHUNK = 16384
@@ -96,7 +96,7 @@ def evaluate_knn(manifest_path: str | os.PathLike, train_cache: str | os.PathLik
                  metrics_csv: str | os.PathLike, settings: Settings,
                  device: torch.device) -> dict:
     """Score every test image with the kNN baseline; metrics per category as
-    :func:`hgad.evaluate.evaluate` writes them (same JSON and CSV layout)."""
+    :func:`hgad.evaluation.evaluate.evaluate` writes them (same JSON and CSV layout)."""
     manifest = read_manifest(manifest_path)
     test_rows, train_rows = select_split(manifest, "test"), select_split(manifest, "train")
     ev = settings.evaluate

@@ -15,9 +15,10 @@ import hgad
 
 # The modules that define the model, the losses, the schedule, the training loop and its
 # batches, the warm start and the model file's inference record: a checkpoint made by other
-# versions of them is not resumed (hgad/train.py).
-TRAINING_CODE = ("model.py", "flow.py", "prior.py", "schedule.py", "train.py",
-                 "features/batches.py", "warm_start.py", "inference.py")
+# versions of them is not resumed (hgad/training/train.py).
+TRAINING_CODE = ("model/network.py", "model/flow.py", "model/prior.py", "training/schedule.py",
+                 "training/train.py", "features/batches.py", "training/warm_start.py",
+                 "prediction/inference.py")
 
 
 def file_stamp(path: str | os.PathLike) -> str:

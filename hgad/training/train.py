@@ -5,9 +5,9 @@ Definition: docs/method.md#optimisation.
 Every meta-epoch ends with a checkpoint (written to a temporary file, then renamed) holding the
 model, the optimiser states and the number of loss-log rows. A rerun resumes from it only when
 its fingerprint is unchanged: settings, seed, classes, the feature cache's metadata and content
-digest, and the digest of the training code (:data:`hgad.fingerprint.TRAINING_CODE`); anything
-else trains from scratch, warning which part differs. The order of the training images in each
-sub-epoch is a pure function of (seed, meta-epoch, sub-epoch), so a resumed run ends with the
+digest, and the digest of the training code (:data:`hgad.runtime.fingerprint.TRAINING_CODE`);
+anything else trains from scratch, warning which part differs. The order of the training images in
+each sub-epoch is a pure function of (seed, meta-epoch, sub-epoch), so a resumed run ends with the
 same weights as an uninterrupted one.
 """
 
@@ -29,19 +29,19 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from hgad.atomic import replace_atomically
-from hgad.config import Settings
 from hgad.data.manifest import class_names, read_manifest, select_split
-from hgad.device import float32_matmuls
 from hgad.features.batches import CacheBatches, fits_on_device
 from hgad.features.cache import open_cache, read_digest, read_meta
-from hgad.fingerprint import training_code_digest
-from hgad.inference import inference_record
-from hgad.model import HGADModel
-from hgad.model_file import save_model_file
-from hgad.prior import hgad_losses
-from hgad.schedule import learning_rate
-from hgad.warm_start import file_sha256, load_init
+from hgad.model.model_file import save_model_file
+from hgad.model.network import HGADModel
+from hgad.model.prior import hgad_losses
+from hgad.prediction.inference import inference_record
+from hgad.runtime.atomic import replace_atomically
+from hgad.runtime.config import Settings
+from hgad.runtime.device import float32_matmuls
+from hgad.runtime.fingerprint import training_code_digest
+from hgad.training.schedule import learning_rate
+from hgad.training.warm_start import file_sha256, load_init
 
 LOG_FIELDS = ["meta_epoch", "sub_epoch", "iteration", "level", "lr", "total", "g", "mi", "e",
               "g_intra", "z"]
@@ -142,8 +142,8 @@ def train(train_cache: str | os.PathLike, manifest_path: str | os.PathLike,
     snapshot ``checkpoint_dir/snapshots/epoch<NNNN>.pt`` every ``snapshot_every`` sub-epochs (NNNN
     = sub-epochs done). At the end it copies the log to ``log_path`` (CSV) and writes the final
     model to ``model_path``, listing the snapshots, with what ``hgad predict`` needs
-    (:mod:`hgad.inference`). With ``train.init`` training starts from that model file's weights
-    (:mod:`hgad.warm_start`). ``on_meta_epoch_end(meta_epoch)`` is called
+    (:mod:`hgad.prediction.inference`). With ``train.init`` training starts from that model file's
+    weights (:mod:`hgad.training.warm_start`). ``on_meta_epoch_end(meta_epoch)`` is called
     after each checkpoint.
     """
     model_path, log_path, checkpoint_dir = Path(model_path), Path(log_path), Path(checkpoint_dir)

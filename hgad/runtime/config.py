@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlsplit
 
 import yaml
 
-SCHEMA_PATH = Path(__file__).resolve().parent / "resources" / "config.schema.yaml"
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "resources" / "config.schema.yaml"
 
 
 @dataclass(frozen=True)

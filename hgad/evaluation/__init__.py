@@ -1,0 +1,1 @@
+"""Evaluation: anomaly maps, class conditioning, metrics, the kNN baseline."""

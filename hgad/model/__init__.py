@@ -1,0 +1,2 @@
+"""The model: a conditional flow and a hierarchical prior per level, its file format, the
+authors' checkpoints."""

@@ -1,0 +1,1 @@
+"""Prediction: a model file on new images, with what training records for it."""

@@ -1,0 +1,2 @@
+"""Running the stages: settings, device and GPU placement, atomic writes, provenance,
+the rule scripts' preamble."""

@@ -1,0 +1,1 @@
+"""Training from the feature cache: the loop, the optimisers, the learning-rate schedule."""
