@@ -273,10 +273,11 @@ def test_readme_rewrite_from_the_run_is_idempotent(run, tmp_path):
     assert "### HGAD on demo: image and pixel AUROC" in section
     assert "### HGAD: mean over categories per dataset" in section
     readme = tmp_path / "README.md"
-    readme.write_text(f"# hgad-bench\n\n## Results\n\n{START}\nold\n{END}\n\n## License\n")
+    readme.write_text(
+        f"# hgad-bench\n\n## Results\n\n{START}\nstale section\n{END}\n\n## License\n")
     assert rewrite_readme(readme, section) is True
     once = readme.read_text(encoding="utf-8")
-    assert "old" not in once and "| brick " in once and once.endswith("## License\n")
+    assert "stale section" not in once and "| brick " in once and once.endswith("## License\n")
     assert rewrite_readme(readme, section) is False
     assert readme.read_text(encoding="utf-8") == once
     cli = subprocess.run([sys.executable, "-m", "hgad.cli", "readme", "--section",
@@ -288,11 +289,11 @@ def test_readme_rewrite_from_the_run_is_idempotent(run, tmp_path):
 
 def test_readme_rule_rewrites_the_workdirs_readme(run):
     readme = run / "README.md"
-    readme.write_text(f"# mine\n\n{START}\nold\n{END}\n")
+    readme.write_text(f"# mine\n\n{START}\nstale section\n{END}\n")
     result = run_workflow(run, TINY, "--forcerun", "readme", "readme")
     assert result.returncode == 0, result.stderr[-4000:]
     text = readme.read_text(encoding="utf-8")
-    assert "old" not in text and "| brick " in text
+    assert "stale section" not in text and "| brick " in text
     section = (run / "results/README_results.md").read_text(encoding="utf-8")
     assert section.strip() in text
 
