@@ -70,6 +70,15 @@ def top_level(root: Path) -> str:
             " of them")
 
 
+def find_mask(image: Path, folder: Path, names: Iterable[str]) -> Path:
+    """The mask of the anomalous ``image``: the first of the file ``names`` found in ``folder``."""
+    for name in names:
+        mask = folder / name
+        if mask.is_file():
+            return mask
+    raise ManifestError(f"{image}: anomalous image without a mask (looked in {folder})")
+
+
 def manifest_row(dataset: str, category: str, split: str, label: int, defect: str, image: Path,
                  mask: Path | None) -> dict:
     """One manifest row."""

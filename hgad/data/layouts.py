@@ -21,6 +21,7 @@ import pandas as pd
 from hgad.data.folders import (
     category_folders,
     dataset_root,
+    find_mask,
     image_files,
     manifest_row,
     select_categories,
@@ -54,11 +55,7 @@ def _existing(folder: Path) -> Path:
 
 def _mask_with_stem(folder: Path, image: Path, suffixes: tuple[str, ...]) -> Path:
     """The mask of ``image`` in ``folder``: same stem, one of ``suffixes``."""
-    for suffix in suffixes:
-        mask = folder / f"{image.stem}{suffix}"
-        if mask.is_file():
-            return mask
-    raise ManifestError(f"{image}: anomalous image without a mask (looked in {folder})")
+    return find_mask(image, folder, [f"{image.stem}{suffix}" for suffix in suffixes])
 
 
 def btad_manifest(

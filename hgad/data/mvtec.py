@@ -15,6 +15,7 @@ from hgad.data.folders import (
     NORMAL,
     category_folders,
     dataset_root,
+    find_mask,
     image_files,
     manifest_row,
     select_categories,
@@ -23,12 +24,8 @@ from hgad.data.manifest import ManifestError, make_manifest
 
 
 def _mask_for(root: Path, category: str, defect: str, image: Path) -> Path:
-    folder = root / category / "ground_truth" / defect
-    for suffix in (image.suffix, ".png"):
-        candidate = folder / f"{image.stem}_mask{suffix}"
-        if candidate.is_file():
-            return candidate
-    raise ManifestError(f"{image}: anomalous image without a mask (looked in {folder})")
+    names = [f"{image.stem}_mask{suffix}" for suffix in (image.suffix, ".png")]
+    return find_mask(image, root / category / "ground_truth" / defect, names)
 
 
 def mvtec_manifest(
