@@ -43,7 +43,7 @@ from hgad.evaluation.metrics import (
     pixel_metrics,
     roc_auc,
 )
-from hgad.evaluation.score import anomaly_maps, fit_normalizer, level_maps
+from hgad.evaluation.score import anomaly_maps, fit_normalizer, image_scores, level_maps
 from hgad.features.cache import CacheMismatchError, open_cache, read_meta
 from hgad.model.model_file import load_model_file, read_model_file
 from hgad.model.network import HGADModel
@@ -181,7 +181,7 @@ def map_metrics(scores: np.ndarray, labels: np.ndarray, masks: np.ndarray,
                 where: str) -> dict[str, float]:
     """Image metrics of the maxima and pixel metrics of anomaly maps [R, S, S]; NaN (with a
     warning naming ``where``) for those whose labels hold a single class."""
-    return {**_or_nan(image_metrics, IMAGE_METRICS, _image_scores(scores), labels,
+    return {**_or_nan(image_metrics, IMAGE_METRICS, image_scores(scores), labels,
                       f"{where}: test images", "image"),
             **_or_nan(pixel_metrics, PIXEL_METRICS, scores, masks, f"{where}: test pixels",
                       "pixel")}
@@ -201,11 +201,6 @@ def _conditioned_maps(model: HGADModel, test: TestSet, variants: tuple[str, ...]
                 model, arrays, rows, np.full(len(rows), index), variants,
                 settings.evaluate.batch_size, device)
     return result
-
-
-def _image_scores(maps: np.ndarray) -> np.ndarray:
-    """The image score of each map [R, H, W]: its maximum, [R]."""
-    return maps.reshape(len(maps), -1).max(1)
 
 
 def _or_nan(metrics, names: tuple[str, ...], scores: np.ndarray, labels: np.ndarray,
@@ -246,7 +241,7 @@ def evaluate_snapshots(model_path: str | os.PathLike, manifest_path: str | os.Pa
             records.append({
                 "epoch": epoch, "category": category,
                 **_or_nan(lambda s, y: {"image_auroc": roc_auc(s, y)}, ("image_auroc",),
-                          _image_scores(scores), test.labels(category),
+                          image_scores(scores), test.labels(category),
                           f"{test.where(category)}, snapshot {epoch}: test images", "image"),
                 **_or_nan(lambda s, y: {"pixel_auroc": roc_auc(s.ravel(), y.ravel())},
                           ("pixel_auroc",), scores, test.masks(category),
