@@ -241,3 +241,30 @@ def test_negative_entropy_is_sum_p_log_p():
     # half-way between the two centres: p = (1/2, 1/2), negative entropy = log(1/2)
     middle = prior.mu.detach().mean(0, keepdim=True)
     assert negative_entropy(prior, middle).item() == pytest.approx(math.log(0.5), rel=1e-5)
+
+
+def test_intra_loss_gradients_repeat_exactly_with_two_threads():
+    """Demo-sized batch (8 images x 48 x 48 positions, 10 intra centres): the class-indexed
+    mixture weights' gradient must not depend on how threads interleave their sums, so runs
+    repeat to the last bit, and that gradient equals a single-threaded run's."""
+    torch.manual_seed(0)
+    num_classes, dim, n = 4, 16, 8 * 48 * 48
+    prior = HierarchicalPrior(num_classes, dim, n_intra_centers=10)
+    z, logdet = torch.randn(n, dim), torch.randn(n)
+    classes = torch.randint(0, num_classes, (n,))
+
+    def gradients(threads: int) -> list[torch.Tensor]:
+        torch.set_num_threads(threads)
+        prior.zero_grad(set_to_none=True)
+        _losses(prior, z, logdet, classes, intra=True).total.backward()
+        return [p.grad.clone() for p in prior.parameters()]
+
+    before = torch.get_num_threads()
+    try:
+        first = gradients(2)
+        for _ in range(5):
+            for got, want in zip(gradients(2), first, strict=True):
+                assert torch.equal(got, want)
+        assert torch.equal(first[-1], gradients(1)[-1])  # phi_intra, summed in serial order
+    finally:
+        torch.set_num_threads(before)

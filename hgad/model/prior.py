@@ -69,7 +69,10 @@ class HierarchicalPrior(nn.Module):
         """logsumexp_m(-d_{y,m}/2 + log pi_{y,m}) [N] for the class y of each sample."""
         distances = self.intra_distances(z)
         own = distances[torch.arange(len(z), device=z.device), classes]  # [N, M]
-        log_weights = F.log_softmax(self.phi_intra, dim=1)[classes]  # [N, M]
+        # index_select, not [classes]: the backward of advanced indexing accumulates the N rows
+        # with parallel atomic adds on a multi-threaded CPU (order-dependent float sums, so runs
+        # differ); index_select's backward adds them serially, in the order a single thread would.
+        log_weights = F.log_softmax(self.phi_intra, dim=1).index_select(0, classes)  # [N, M]
         return torch.logsumexp(-own / 2 + log_weights, dim=1)
 
 
