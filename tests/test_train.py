@@ -377,3 +377,19 @@ def test_the_schedule_reaches_every_parameter_group(tmp_path, caches, manifest_p
                 for _ in range(levels)]
     assert len(set(expected)) > 2  # warm-up and cosine: the rate does change
     assert used == [[pytest.approx(lr)] * 2 for lr in expected]
+
+
+def test_compiled_training_matches_eager(tmp_path, trained, caches, manifest_path, tiny_settings):
+    """``train.compile``: the same loss log within float32 reordering of sums, and a model file
+    with the eager model's keys (the compiled wrappers are not saved)."""
+    settings = dataclasses.replace(
+        tiny_settings, train=dataclasses.replace(tiny_settings.train, compile=True))
+    run = Run.at(tmp_path / "compiled")
+    run_train(run, caches, manifest_path, settings)
+    eager, compiled = _read_log(trained.log), _read_log(run.log)
+    assert len(compiled) == len(eager)
+    for field in ("total", "g", "mi", "e"):
+        got = np.array([float(row[field]) for row in compiled])
+        want = np.array([float(row[field]) for row in eager])
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4, err_msg=field)
+    assert _state(run.model).keys() == _state(trained.model).keys()

@@ -44,10 +44,14 @@ class HGADModel(nn.Module):
         set_precision(self.flows, precision)
         return self
 
-    def encode(self, level: int, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Features [B, D, H, W] of ``level`` -> (z [B*H*W, D], log|det J| [B*H*W])."""
+    def encode(self, level: int, features: torch.Tensor,
+               flow: nn.Module | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Features [B, D, H, W] of ``level`` -> (z [B*H*W, D], log|det J| [B*H*W]).
+
+        ``flow`` runs in place of ``flows[level]``: its compiled wrapper, which shares its weights.
+        """
         vectors, conditions = flatten_positions(features, self.pos_embed_dim)
-        z, logdet = self.flows[level](vectors, c=[conditions])
+        z, logdet = (flow or self.flows[level])(vectors, c=[conditions])
         return z, logdet
 
     @classmethod

@@ -57,6 +57,7 @@ class TrainSettings:
     precision: str
     allow_tf32: bool
     resident_fraction: float
+    compile: bool
     init: str | None
 
 

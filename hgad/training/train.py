@@ -79,8 +79,9 @@ def _truncate_log(path: Path, rows: int) -> None:
 
 def _train_step(model: HGADModel, level: int, optimiser: torch.optim.Optimizer,
                 features: torch.Tensor, classes: torch.Tensor, lr: float, intra: bool,
-                settings: Settings):
-    """One optimiser step of one level on features [B, D, H, W] with image classes [B].
+                settings: Settings, flow: torch.nn.Module):
+    """One optimiser step of one level on features [B, D, H, W] with image classes [B], through
+    ``flow`` (``model.flows[level]`` or its compiled wrapper).
 
     No host synchronisation: a non-finite loss is stepped on too (the weights go NaN) and found
     by :func:`_sub_epoch_rows` before anything is saved.
@@ -89,7 +90,7 @@ def _train_step(model: HGADModel, level: int, optimiser: torch.optim.Optimizer,
     for group in optimiser.param_groups:
         group["lr"] = lr
     height, width = features.shape[2:]
-    z, logdet = model.encode(level, features)
+    z, logdet = model.encode(level, features, flow)
     terms = hgad_losses(model.priors[level], z, logdet, classes.repeat_interleave(height * width),
                         lambda1=tr.lambda1, lambda2=tr.lambda2,
                         label_smoothing=tr.label_smoothing, intra=intra)
@@ -180,6 +181,8 @@ def train(train_cache: str | os.PathLike, manifest_path: str | os.PathLike,
     steps_per_sub = math.ceil(count / tr.batch_size)
     steps_per_meta = steps_per_sub * tr.sub_epochs
     model.set_precision(tr.precision)
+    # compiled wrappers for the training steps only: the model (saved, scored) stays eager
+    flows = [torch.compile(flow) if tr.compile else flow for flow in model.flows]
     batches = CacheBatches(arrays, labels, device,
                            resident=fits_on_device(arrays, device, tr.resident_fraction))
     progress = tqdm(total=(tr.meta_epochs - start_meta) * steps_per_meta,
@@ -198,7 +201,7 @@ def train(train_cache: str | os.PathLike, manifest_path: str | os.PathLike,
                         for step in range(steps_per_sub)])):
                     for level, optimiser in enumerate(optimisers):
                         terms = _train_step(model, level, optimiser, features[level], classes,
-                                            lrs[step], intra, settings)
+                                            lrs[step], intra, settings, flows[level])
                         losses[step, level] = terms.stacked()
                     progress.update(1)
             try:
