@@ -9,12 +9,13 @@ on ``--device``, with the settings of ``--config``:
   the first layer of a coupling subnetwork at level 0), in fp32, bf16 and on CUDA TF32;
 - extraction: the training split through the pipeline (image loading included), and the backbone
   alone on a resident batch (GPU compute only), under each precision's autocast;
-- for each of ``--precisions``: training, ``--meta-epochs`` meta-epochs of the schedule (positions
-  per second and the estimated FLOP/s of the flows as a fraction of that precision's peak);
-  evaluation of the test split (anomaly maps and every metric); the scoring of one snapshot
-  (the paper protocol's model selection, a snapshot every sub-epoch); with ``--compile`` also
-  training with ``train.compile`` for two meta-epochs: the second's steady speed, and the first's
-  extra time (the compilation);
+- for each of ``--precisions``: training, ``--meta-epochs`` (at least 2) meta-epochs of the
+  schedule, timed by the last one (positions per second and the estimated FLOP/s of the flows as
+  a fraction of that precision's peak; the first meta-epoch's warm-up and what follows training,
+  such as the inference record of the model file, are left out); evaluation of the test split
+  (anomaly maps and every metric); the scoring of one snapshot (the paper protocol's model
+  selection); with ``--compile`` also training with ``train.compile``, timed the same way, and
+  the first meta-epoch's extra time (tracing and compiling every level's flow);
 - the per-sub-epoch cost of the reference loop (backbone rerun on every training batch, the test
   set scored every sub-epoch, fp32) against this pipeline's (training from the cache, a snapshot
   scored every ``snapshot_every`` sub-epochs), and the end-to-end ratio at ``--sub-epochs``.
@@ -144,19 +145,39 @@ def _with_precision(settings, precision: str, meta_epochs: int):
     return dataclasses.replace(settings, train=tr, evaluate=ev)
 
 
+def _timed_training(settings, run: Path, folder: Path, device, counts, flop_per_iteration: float,
+                    peak: float) -> dict:
+    """Train with ``settings`` into ``folder``; figures of its last meta-epoch, and how much longer
+    the first one took (warm-up; with ``train.compile`` the compilation)."""
+    from hgad.training.train import train
+
+    n_train, _, positions_per_iteration = counts
+    tr = settings.train
+    ends = [time.perf_counter()]
+    train(run / "features" / "train", run / "manifest.csv", folder / "model.pt",
+          folder / "train_log.csv", folder / "checkpoints", settings, 0, device,
+          on_meta_epoch_end=lambda _: (_sync(device), ends.append(time.perf_counter())))
+    first, last = ends[1] - ends[0], ends[-1] - ends[-2]
+    iterations = math.ceil(n_train / tr.batch_size) * tr.sub_epochs
+    flops = flop_per_iteration * iterations / last
+    return {"train_sub_epoch_s": last / tr.sub_epochs,
+            "train_positions_per_s": positions_per_iteration * iterations / last,
+            "train_flop_per_s": flops, "train_fraction_of_peak": flops / peak,
+            "first_meta_epoch_extra_s": first - last}
+
+
 def _bench_precision(settings, precision: str, run: Path, tmp: Path, device, counts,
                      flop_per_iteration: float, peaks: dict) -> dict:
     """Training, evaluation and snapshot-scoring figures of one precision."""
     from hgad.evaluation.evaluate import evaluate, evaluate_snapshots
-    from hgad.training.train import train
 
-    n_train, n_test, positions_per_iteration = counts
+    n_test = counts[1]
     tr = settings.train
     folder = tmp / precision
-    iterations = math.ceil(n_train / tr.batch_size) * tr.sub_epochs * tr.meta_epochs
     model = folder / "model.pt"
-    _, train_s = _timed(device, train, run / "features" / "train", run / "manifest.csv", model,
-                        folder / "train_log.csv", folder / "checkpoints", settings, 0, device)
+    peak_name = "tf32" if precision == "fp32" and tr.allow_tf32 and "tf32" in peaks else precision
+    training = _timed_training(settings, run, folder, device, counts, flop_per_iteration,
+                               peaks[peak_name])
     metrics, evaluate_s = _timed(device, evaluate, model, run / "manifest.csv",
                                  run / "features" / "test", folder / "metrics.json",
                                  folder / "metrics.csv", folder / "maps", settings, device,
@@ -165,38 +186,24 @@ def _bench_precision(settings, precision: str, run: Path, tmp: Path, device, cou
     _, snapshots_s = _timed(device, evaluate_snapshots, model, run / "manifest.csv",
                             run / "features" / "test", folder / "snapshots.csv", settings, device,
                             train_cache=run / "features" / "train")
-    flops = flop_per_iteration * iterations / train_s
-    peak_name = "tf32" if precision == "fp32" and tr.allow_tf32 and "tf32" in peaks else precision
-    return {"train_iterations": iterations, "train_s": train_s,
-            "train_sub_epoch_s": train_s / (tr.sub_epochs * tr.meta_epochs),
-            "train_positions_per_s": positions_per_iteration * iterations / train_s,
-            "train_flop_per_s": flops, "train_fraction_of_peak": flops / peaks[peak_name],
-            "peak": peak_name, "evaluate_s": evaluate_s, "evaluate_img_per_s": n_test / evaluate_s,
+    return {**training, "peak": peak_name,
+            "evaluate_s": evaluate_s, "evaluate_img_per_s": n_test / evaluate_s,
             "snapshot_s": snapshots_s / snapshots,
             **{f"mean_{name}": metrics["mean"][name] for name in CHECKED},
             "backbone_img_per_s": _backbone_rate(settings, device, precision)}
 
 
 def _compiled_training(settings, precision: str, run: Path, tmp: Path, device, counts,
-                       flop_per_iteration: float, peaks: dict) -> dict:
-    """Training with ``train.compile``, two meta-epochs: the second's speed (compiled code only)
-    and the first one's extra time (tracing and compiling every level's flow)."""
-    from hgad.training.train import train
-
-    n_train, _, positions_per_iteration = counts
-    tr = dataclasses.replace(settings.train, compile=True, meta_epochs=2, snapshot_every=0)
-    folder = tmp / f"{precision}-compiled"
-    ends = [time.perf_counter()]
-    train(run / "features" / "train", run / "manifest.csv", folder / "model.pt",
-          folder / "train_log.csv", folder / "checkpoints", dataclasses.replace(settings, train=tr),
-          0, device, on_meta_epoch_end=lambda _: (_sync(device), ends.append(time.perf_counter())))
-    first, steady = ends[1] - ends[0], ends[2] - ends[1]
-    iterations = math.ceil(n_train / tr.batch_size) * tr.sub_epochs
-    flops = flop_per_iteration * iterations / steady
-    return {"train_sub_epoch_s": steady / tr.sub_epochs,
-            "train_positions_per_s": positions_per_iteration * iterations / steady,
-            "train_flop_per_s": flops, "train_fraction_of_peak": flops / peaks[precision],
-            "compile_s": first - steady}
+                       flop_per_iteration: float, peaks: dict, eager: dict) -> dict:
+    """:func:`_timed_training` with ``train.compile``; ``compile_s``: how much more the first
+    meta-epoch's extra time is than the ``eager`` run's (inductor's on-disk cache makes a repeated
+    compilation cheaper)."""
+    compiled = dataclasses.replace(settings, train=dataclasses.replace(settings.train,
+                                                                       compile=True))
+    figures = _timed_training(compiled, run, tmp / f"{precision}-compiled", device, counts,
+                              flop_per_iteration, peaks[precision])
+    return {**figures, "compile_s": figures["first_meta_epoch_extra_s"]
+            - eager["first_meta_epoch_extra_s"]}
 
 
 def _end_to_end(figures: dict, precision: str, settings, sub_epochs: int,
@@ -269,7 +276,7 @@ def bench(args) -> dict:
             if args.compile:
                 figures[precision]["compiled"] = _compiled_training(
                     precision_settings, precision, run, tmp, device, counts, flop_per_iteration,
-                    figures["peak_flop_per_s"])
+                    figures["peak_flop_per_s"], figures[precision])
     for precision in args.precisions:
         if "fp32" in figures:
             figures[precision]["end_to_end"] = _end_to_end(figures, precision, settings,
@@ -373,8 +380,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--config", default="config/demo.yaml")
     b.add_argument("--device", default="cuda")
     b.add_argument("--dataset", default="demo")
-    b.add_argument("--meta-epochs", type=int, default=1,
-                   help="meta-epochs to train (0: the config's)")
+    b.add_argument("--meta-epochs", type=int, default=2,
+                   help="meta-epochs to train, at least 2: the last one is timed (0: the config's)")
     b.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
     b.add_argument("--threads", type=int, help="torch threads (default: the cores, at most 8)")
     b.add_argument("--sub-epochs", type=int, default=200,
@@ -389,6 +396,8 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--tolerance", type=float, default=0.02)
     args = parser.parse_args(argv)
     if args.command == "bench":
+        if args.meta_epochs == 1:
+            parser.error("--meta-epochs: at least 2 (the last one is timed), or 0")
         bench(args)
         return 0
     return compare(args)

@@ -235,3 +235,15 @@ def test_pixel_metrics_float16_memmap_equals_in_memory(tmp_path, chunk):
     assert metrics.pixel_metrics(on_disk, masks) == pytest.approx(
         metrics.pixel_metrics(in_memory, masks), abs=1e-12
     )
+
+
+@pytest.mark.parametrize("ties", [False, True], ids=["distinct", "ties"])
+def test_counted_roc_auc_equals_the_curve_bit_for_bit(ties):
+    """roc_auc counts pairs; the curve walk (used for every other metric) integrates trapezoids.
+    Both are the same integer over 2 n_pos n_neg, so they must agree exactly, ties included."""
+    rng = np.random.default_rng(7)
+    labels = rng.random(200_000) < 0.05
+    scores = (_random_scores(rng, labels.size, ties) + labels).astype(np.float32)
+    from_curve = metrics._curve_1d(scores, labels).roc_auc
+    assert metrics.roc_auc(scores, labels) == from_curve
+    assert from_curve == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
