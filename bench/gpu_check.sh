@@ -7,6 +7,7 @@
 # 2. a throughput benchmark of extraction, training and evaluation on CUDA (bench/throughput.py),
 #    on the demo's data with the demo's settings, for every precision (fp32, bf16), with the
 #    GEMM peaks (fp32, TF32, bf16) and each precision's fraction of its peak;
+#    training also with train.compile (torch.compile of the flows);
 # 3. the demo on CUDA in bf16 (train.precision and evaluate.precision), compared with step 1:
 #    image and pixel AUROC per category within the tolerance;
 # 4. the same demo on the CPU;
@@ -21,7 +22,7 @@
 #                                   run; the logs, throughput.json, compare.txt)
 #   HGAD_GPU_CHECK_TOLERANCE=0.02   absolute AUROC tolerance (CPU vs CUDA, bf16 vs fp32)
 #   HGAD_GPU_CHECK_CPU_RUN=DIR      a finished CPU run of the same config to compare with (skips 3)
-#   HGAD_GPU_CHECK_META_EPOCHS=1    meta-epochs timed in the training benchmark
+#   HGAD_GPU_CHECK_META_EPOCHS=2    meta-epochs of the training benchmark (the last one is timed)
 #   HGAD_PYTHON=.venv/bin/python    the interpreter (the venv is made with make when missing)
 #   CORES=<all>                     cores for Snakemake
 # Nothing is downloaded: the venv must exist already (or pip must find the wheels offline), the
@@ -34,7 +35,7 @@ DEVICE=${HGAD_GPU_CHECK_DEVICE:-cuda}
 CONFIG=$(realpath "${HGAD_GPU_CHECK_CONFIG:-config/demo.yaml}")
 OUT=$(realpath -m "${HGAD_GPU_CHECK_OUT:-results/gpu_check}")
 TOLERANCE=${HGAD_GPU_CHECK_TOLERANCE:-0.02}
-META_EPOCHS=${HGAD_GPU_CHECK_META_EPOCHS:-1}
+META_EPOCHS=${HGAD_GPU_CHECK_META_EPOCHS:-2}
 CORES=${CORES:-$(nproc)}
 PY=${HGAD_PYTHON:-.venv/bin/python}
 
@@ -87,7 +88,7 @@ demo "$RUN" "$DEVICE"
 
 echo "== throughput on $DEVICE"
 TQDM_DISABLE=1 "$PY" bench/throughput.py bench --workdir "$OUT/$RUN" --config "$CONFIG" --device "$DEVICE" \
-    --meta-epochs "$META_EPOCHS" --precisions fp32 bf16 --json "$OUT/throughput.json" \
+    --meta-epochs "$META_EPOCHS" --precisions fp32 bf16 --compile --json "$OUT/throughput.json" \
     | tee "$OUT/throughput.txt"
 
 demo "$RUN-bf16" "$DEVICE" "$OUT/bf16.yaml"

@@ -249,7 +249,6 @@ def bench(args) -> dict:
     settings = settings_from_config(config)
     device = resolve_device(args.device)
     torch.set_num_threads(args.threads or min(os.cpu_count() or 1, 8))  # as the workflow's jobs
-    os.chdir(args.workdir)  # the manifest's image paths are relative to the run's folder
     run = Path("results") / args.dataset
     manifest = run / "manifest.csv"
     frame = read_manifest(manifest)
@@ -398,7 +397,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "bench":
         if args.meta_epochs == 1:
             parser.error("--meta-epochs: at least 2 (the last one is timed), or 0")
-        bench(args)
+        args.json = args.json and os.path.abspath(args.json)
+        args.config = os.path.abspath(args.config)
+        with contextlib.chdir(args.workdir):  # the manifest's image paths are relative to it
+            bench(args)
         return 0
     return compare(args)
 

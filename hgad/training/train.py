@@ -57,14 +57,21 @@ def _epoch_order(seed: int, meta_epoch: int, sub_epoch: int, count: int) -> torc
 
 
 def _make_optimisers(model: HGADModel, settings: Settings) -> list[torch.optim.Adam]:
-    """One Adam per level: each level's step changes only that level's parameters."""
+    """One Adam per level: each level's step changes only that level's parameters.
+
+    Eager fp32 keeps torch's reference Adam (bit for bit the previous arithmetic); bf16 or
+    ``train.compile``, which give that up anyway, use the fused kernel (5x faster here, equal to
+    1 ulp) on the devices that have it.
+    """
+    fused = ((settings.train.precision != "fp32" or settings.train.compile)
+             and next(model.parameters()).device.type in ("cpu", "cuda"))
     optimisers = []
     for level in range(model.levels):
         flow_params, prior_params = model.level_parameters(level)
         optimisers.append(torch.optim.Adam(
             [{"params": flow_params, "weight_decay": settings.train.weight_decay},
              {"params": prior_params, "weight_decay": 0.0}],
-            lr=settings.train.lr, betas=settings.train.betas,
+            lr=settings.train.lr, betas=settings.train.betas, fused=fused or None,
         ))
     return optimisers
 
@@ -79,7 +86,7 @@ def _truncate_log(path: Path, rows: int) -> None:
 
 def _train_step(model: HGADModel, level: int, optimiser: torch.optim.Optimizer,
                 features: torch.Tensor, classes: torch.Tensor, lr: float, intra: bool,
-                settings: Settings, flow: torch.nn.Module):
+                settings: Settings, flow: torch.nn.Module | None = None):
     """One optimiser step of one level on features [B, D, H, W] with image classes [B], through
     ``flow`` (``model.flows[level]`` or its compiled wrapper).
 
