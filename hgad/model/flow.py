@@ -9,12 +9,16 @@ affine coupling, the soft permutation and the log-determinant accumulation stay 
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
+from functools import partial
 
 import FrEIA.framework as Ff
 import FrEIA.modules as Fm
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -45,17 +49,37 @@ PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat1
 class Subnet(nn.Sequential):
     """Linear - ReLU - Linear, [N, dims_in] -> [N, dims_out] float32.
 
-    ``compute_dtype`` (not saved: the state dict is that of the plain ``nn.Sequential``) runs it
-    under autocast in that dtype; ``None`` is plain float32.
+    The input is [passive half | condition], the condition being the last ``condition_dim``
+    columns. ``compute_dtype`` (not saved: the state dict is that of the plain ``nn.Sequential``)
+    runs it under autocast in that dtype; ``None`` is plain float32, the reference arithmetic.
+
+    Under autocast with ``condition_period`` P set (by :func:`condition_period`: rows i and i + P
+    hold the same condition, as for the positional encoding of every image of a batch), the first
+    layer's condition part is computed for the first P rows only and added to every P-row block:
+    the same function with the condition's multiply-adds cut by the batch size, which is most of
+    the flow's work when the condition is wider than the passive half (256 against 56 to 100).
     """
 
     compute_dtype: torch.dtype | None = None
+    condition_period: int | None = None
+
+    def __init__(self, first: nn.Linear, activation: nn.Module, second: nn.Linear,
+                 condition_dim: int):
+        super().__init__(first, activation, second)
+        self.condition_dim = condition_dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.compute_dtype is None:
             return super().forward(x)
         with torch.autocast(x.device.type, dtype=self.compute_dtype):
-            return super().forward(x).float()
+            if self.condition_period is None:
+                return super().forward(x).float()
+            first, activation, second = self
+            split, period = x.shape[1] - self.condition_dim, self.condition_period
+            passive = F.linear(x[:, :split], first.weight[:, :split])  # [N, hidden]
+            condition = F.linear(x[:period, split:], first.weight[:, split:], first.bias)
+            hidden = (passive.view(-1, period, passive.shape[1]) + condition).view(passive.shape)
+            return second(activation(hidden)).float()
 
 
 def set_precision(module: nn.Module, precision: str) -> None:
@@ -65,9 +89,24 @@ def set_precision(module: nn.Module, precision: str) -> None:
             subnet.compute_dtype = PRECISIONS[precision]
 
 
-def _subnet(dims_in: int, dims_out: int) -> nn.Module:
+@contextlib.contextmanager
+def condition_period(module: nn.Module, period: int) -> Iterator[None]:
+    """Within the block, the :class:`Subnet` s of ``module`` may take their condition as repeating
+    every ``period`` input rows (see there)."""
+    subnets = [m for m in module.modules() if isinstance(m, Subnet)]
+    for subnet in subnets:
+        subnet.condition_period = period
+    try:
+        yield
+    finally:
+        for subnet in subnets:
+            subnet.condition_period = None
+
+
+def _subnet(dims_in: int, dims_out: int, condition_dim: int) -> nn.Module:
     hidden = 2 * dims_in
-    return Subnet(nn.Linear(dims_in, hidden), nn.ReLU(), nn.Linear(hidden, dims_out))
+    return Subnet(nn.Linear(dims_in, hidden), nn.ReLU(), nn.Linear(hidden, dims_out),
+                  condition_dim)
 
 
 def build_flow(dim: int, cond_dim: int, coupling_layers: int, clamp_alpha: float) -> Ff.SequenceINN:
@@ -84,7 +123,8 @@ def build_flow(dim: int, cond_dim: int, coupling_layers: int, clamp_alpha: float
         flow = Ff.SequenceINN(dim)
         for _ in range(coupling_layers):
             flow.append(
-                Fm.AllInOneBlock, cond=0, cond_shape=(cond_dim,), subnet_constructor=_subnet,
+                Fm.AllInOneBlock, cond=0, cond_shape=(cond_dim,),
+                subnet_constructor=partial(_subnet, condition_dim=cond_dim),
                 affine_clamping=clamp_alpha, global_affine_type="SOFTPLUS", permute_soft=True,
             )
     finally:

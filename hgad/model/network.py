@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from hgad.model.flow import build_flow, flatten_positions, set_precision
+from hgad.model.flow import build_flow, condition_period, flatten_positions, set_precision
 from hgad.model.prior import HierarchicalPrior
 
 
@@ -51,7 +51,8 @@ class HGADModel(nn.Module):
         ``flow`` runs in place of ``flows[level]``: its compiled wrapper, which shares its weights.
         """
         vectors, conditions = flatten_positions(features, self.pos_embed_dim)
-        z, logdet = (flow or self.flows[level])(vectors, c=[conditions])
+        with condition_period(self.flows[level], features.shape[2] * features.shape[3]):
+            z, logdet = (flow or self.flows[level])(vectors, c=[conditions])
         return z, logdet
 
     @classmethod
