@@ -110,16 +110,22 @@ def _flow_shapes(settings, cache_shapes: list[tuple[int, ...]]) -> list[tuple[in
             for c, h, w in cache_shapes]
 
 
-def _training_flop_per_iteration(settings, shapes: list[tuple[int, int, int]]) -> float:
+def _training_flop_per_iteration(settings, shapes: list[tuple[int, int, int]],
+                                 precision: str) -> float:
     """Estimated FLOP of one iteration (every level, forward and backward) of the flows.
 
     Counts the GEMMs only: per coupling block the subnetwork [D/2+P -> 2(D/2+P) -> D] and the
-    soft permutation [D -> D]; backward costs twice the forward.
+    soft permutation [D -> D]; backward costs twice the forward. Under bf16 the condition's part
+    of the first layer runs once per position, not once per image and position
+    (:class:`hgad.model.flow.Subnet`): only the work done is counted.
     """
     total = 0.0
+    batch = settings.train.batch_size
     for positions, dim, cond in shapes:
         inner = dim // 2 + cond
-        per_block = 2 * positions * (inner * 2 * inner + 2 * inner * dim + dim * dim)
+        first = (positions * (dim // 2) + positions // batch * cond if precision == "bf16"
+                 else positions * inner) * 2 * inner
+        per_block = 2 * (first + positions * (2 * inner * dim + dim * dim))
         total += 3 * per_block * settings.model.coupling_layers
     return total
 
@@ -266,8 +272,8 @@ def bench(args) -> dict:
                             settings.features, device)
         figures.update(extract_images=n_train, extract_s=seconds,
                        extract_img_per_s=n_train / seconds, evaluate_images=n_test)
-        flop_per_iteration = _training_flop_per_iteration(settings, shapes)
         for precision in args.precisions:
+            flop_per_iteration = _training_flop_per_iteration(settings, shapes, precision)
             precision_settings = _with_precision(settings, precision, args.meta_epochs)
             figures[precision] = _bench_precision(
                 precision_settings, precision, run, tmp, device, counts, flop_per_iteration,

@@ -47,6 +47,10 @@ def test_every_figure_is_measured(figures):
                                                             / peaks[precision])
         assert 0 <= f["mean_image_auroc"] <= 1 and 0 <= f["mean_pixel_auroc"] <= 1
         assert f["compiled"]["train_sub_epoch_s"] > 0
+    # bf16 computes the condition's part of the subnetworks once per position: fewer FLOPs counted
+    per_position = {p: figures[p]["train_flop_per_s"] / figures[p]["train_positions_per_s"]
+                    for p in ("fp32", "bf16")}
+    assert per_position["bf16"] < per_position["fp32"]
 
 
 def test_end_to_end_is_the_reference_loop_against_the_cached_pipeline(figures):
