@@ -1,4 +1,4 @@
-"""Cheap identities of inputs: dataset folders, manifest rows and the training code."""
+"""Cheap identities of inputs: dataset folders, manifest rows and the code of each stage."""
 
 from __future__ import annotations
 
@@ -6,9 +6,18 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
+
 import hgad
 from hgad.data.manifest import make_manifest
-from hgad.runtime.fingerprint import TRAINING_CODE, folder_fingerprint, training_code_digest
+from hgad.runtime.fingerprint import (
+    EXTRACTION_CODE,
+    SCORING_CODE,
+    TRAINING_CODE,
+    code_digest,
+    folder_fingerprint,
+    training_code_digest,
+)
 
 
 def _rewrite(path: Path, content: bytes) -> None:
@@ -77,3 +86,19 @@ def test_training_code_digest_follows_each_training_module(tmp_path, monkeypatch
         assert training_code_digest() != original, name
         (package / name).write_text(source)
     assert training_code_digest() == original
+
+
+@pytest.mark.parametrize("modules", [EXTRACTION_CODE, SCORING_CODE], ids=["extraction", "scoring"])
+def test_code_digests_follow_each_of_their_modules(tmp_path, monkeypatch, modules):
+    """The workflow's extraction, evaluation and baseline rules take these digests as params, so
+    an edit to any listed module reruns them instead of reusing their outputs."""
+    package = tmp_path / "hgad"
+    shutil.copytree(Path(hgad.__file__).parent, package)
+    monkeypatch.setattr(hgad, "__file__", str(package / "__init__.py"))
+    original = code_digest(modules)
+    for name in modules:
+        source = (package / name).read_text()
+        (package / name).write_text(source + "\n# edited\n")
+        assert code_digest(modules) != original, name
+        (package / name).write_text(source)
+    assert code_digest(modules) == original

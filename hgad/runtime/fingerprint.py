@@ -19,6 +19,14 @@ import hgad
 TRAINING_CODE = ("model/network.py", "model/flow.py", "model/prior.py", "training/schedule.py",
                  "training/train.py", "features/batches.py", "training/warm_start.py",
                  "prediction/inference.py")
+# What makes the feature caches: an edit reruns extraction (workflow/rules/features.smk).
+EXTRACTION_CODE = ("features/backbone.py", "features/extract.py", "features/cache.py",
+                   "data/images.py")
+# What turns a model (or the kNN baseline) and the caches into maps and metrics: an edit reruns
+# evaluation, snapshot scoring and the baseline (workflow/rules/evaluate.smk, baselines.smk).
+SCORING_CODE = ("model/network.py", "model/flow.py", "model/prior.py", "features/cache.py",
+                "evaluation/score.py", "evaluation/evaluate.py", "evaluation/metrics.py",
+                "evaluation/conditioning.py", "evaluation/knn.py", "evaluation/maps.py")
 
 
 def file_stamp(path: str | os.PathLike) -> str:
@@ -58,10 +66,16 @@ def folder_fingerprint(folder: str | os.PathLike) -> str:
     return f"{len(stamps)} files, {digest.hexdigest()[:16]}"
 
 
-def training_code_digest() -> str:
-    """sha256 of the source of :data:`TRAINING_CODE` (read, not imported: no torch needed)."""
+def code_digest(modules: tuple[str, ...]) -> str:
+    """sha256 of the source of ``modules`` (paths inside the package; read, not imported: no
+    torch needed)."""
     digest = hashlib.sha256()
     package = Path(hgad.__file__).parent
-    for name in TRAINING_CODE:
+    for name in modules:
         digest.update(name.encode() + b"\0" + (package / name).read_bytes())
     return digest.hexdigest()
+
+
+def training_code_digest() -> str:
+    """:func:`code_digest` of :data:`TRAINING_CODE`."""
+    return code_digest(TRAINING_CODE)

@@ -10,7 +10,13 @@ os.environ.update(
 )
 
 from hgad.runtime.config import archive_name, source_urls, validate_config
-from hgad.runtime.fingerprint import folder_fingerprint, training_code_digest
+from hgad.runtime.fingerprint import (
+    EXTRACTION_CODE,
+    SCORING_CODE,
+    code_digest,
+    folder_fingerprint,
+    training_code_digest,
+)
 
 
 if not workflow.config_settings.configfiles:

@@ -13,6 +13,8 @@ rule evaluate:
         maps=directory("results/{dataset}/seed{seed}/maps"),
     params:
         settings={key: config[key] for key in ['evaluate', 'device']},
+        # an edit to the scoring or metric code re-evaluates (hgad/runtime/fingerprint.py)
+        code=code_digest(SCORING_CODE),
     conda:
         "../../environment.yml"
     log:
@@ -36,6 +38,7 @@ rule evaluate_snapshots:
         "results/{dataset}/seed{seed}/snapshot_metrics.csv",
     params:
         settings={key: config[key] for key in ["evaluate", "device"]},
+        code=code_digest(SCORING_CODE),
     conda:
         "../../environment.yml"
     log:

@@ -24,6 +24,8 @@ rule extract_features:
         dataset=one_of(set(DATASETS) - set(UNITED)),
     params:
         settings={key: config[key] for key in ['features', 'device']},
+        # an edit to the extraction code re-extracts (hgad/runtime/fingerprint.py)
+        code=code_digest(EXTRACTION_CODE),
     conda:
         "../../environment.yml"
     log:
