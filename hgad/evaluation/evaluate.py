@@ -52,7 +52,10 @@ from hgad.runtime.config import Settings
 from hgad.runtime.provenance import provenance
 
 
-def _checked_cache(folder, manifest_path, split: str, rows: int) -> list[np.ndarray]:
+def checked_cache(folder, manifest_path, split: str, rows: int) -> list[np.ndarray]:
+    """The level arrays of the cache in ``folder``, checked to be of ``split`` of
+    ``manifest_path``'s images (``rows`` of them); :class:`CacheMismatchError` names what
+    differs."""
     meta = read_meta(folder)
     if meta.manifest_hash != manifest_hash(manifest_path) or meta.split != split:
         raise CacheMismatchError(f"{folder}: feature cache was made from another manifest or split"
@@ -98,13 +101,13 @@ def load_test_set(manifest_path: str | os.PathLike, test_cache: str | os.PathLik
     """Open the caches of a manifest, checking that they were made from it."""
     manifest = read_manifest(manifest_path)
     test_rows = select_split(manifest, "test")
-    arrays = _checked_cache(test_cache, manifest_path, "test", len(test_rows))
+    arrays = checked_cache(test_cache, manifest_path, "test", len(test_rows))
     train_rows = train_arrays = None
     if settings.evaluate.normalization == "train_max":
         if train_cache is None:
             raise ValueError("normalization 'train_max' needs the training feature cache")
         train_rows = select_split(manifest, "train")
-        train_arrays = _checked_cache(train_cache, manifest_path, "train", len(train_rows))
+        train_arrays = checked_cache(train_cache, manifest_path, "train", len(train_rows))
     return TestSet(test_rows, arrays, train_rows, train_arrays, settings.evaluate.msk_size)
 
 
@@ -173,7 +176,7 @@ def evaluate(model_path: str | os.PathLike, manifest_path: str | os.PathLike,
                 np.mean(test_maps[category].predicted == index))
         per_category[category] = {**metrics, "num_test": len(labels),
                                   "num_anomalous": int(labels.sum())}
-    return _write(per_category, metrics_json, metrics_csv, model_path, manifest_path,
+    return write_metrics(per_category, metrics_json, metrics_csv, model_path, manifest_path,
                   state.get("provenance", {}))
 
 
@@ -255,10 +258,11 @@ def evaluate_snapshots(model_path: str | os.PathLike, manifest_path: str | os.Pa
     return table
 
 
-def _write(per_category: dict, metrics_json, metrics_csv, model_path, manifest_path,
+def write_metrics(per_category: dict, metrics_json, metrics_csv, model_path, manifest_path,
            training_provenance: dict | None = None) -> dict:
-    """Write the metrics; ``training_provenance`` is the model file's (none for a method that
-    trains nothing, e.g. the kNN baseline)."""
+    """Write the metrics of every category and their mean as JSON and CSV; returns the JSON
+    content. ``training_provenance`` is the model file's (none for a method that trains nothing,
+    e.g. the kNN baseline)."""
     table = pd.DataFrame.from_dict(per_category, orient="index")
     metric_names = [c for c in table.columns if not c.startswith("num_")]
     mean = table[metric_names].mean().to_dict()  # skips NaN: over the categories that have it

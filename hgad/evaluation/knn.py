@@ -24,7 +24,7 @@ from scipy.ndimage import gaussian_filter
 from tqdm import tqdm
 
 from hgad.data.manifest import class_names, read_manifest, select_split
-from hgad.evaluation.evaluate import TestSet, _checked_cache, _write, map_metrics
+from hgad.evaluation.evaluate import TestSet, checked_cache, map_metrics, write_metrics
 from hgad.model.prior import squared_distances
 from hgad.runtime.config import Settings
 
@@ -100,9 +100,9 @@ def evaluate_knn(manifest_path: str | os.PathLike, train_cache: str | os.PathLik
     manifest = read_manifest(manifest_path)
     test_rows, train_rows = select_split(manifest, "test"), select_split(manifest, "train")
     ev = settings.evaluate
-    test = TestSet(test_rows, _checked_cache(test_cache, manifest_path, "test", len(test_rows)),
+    test = TestSet(test_rows, checked_cache(test_cache, manifest_path, "test", len(test_rows)),
                    train_rows,
-                   _checked_cache(train_cache, manifest_path, "train", len(train_rows)),
+                   checked_cache(train_cache, manifest_path, "train", len(train_rows)),
                    ev.msk_size)
     per_category = {}
     for category in tqdm(class_names(manifest), desc="knn baseline", unit="category"):
@@ -118,4 +118,4 @@ def evaluate_knn(manifest_path: str | os.PathLike, train_cache: str | os.PathLik
                                                 f"{test.where(category)} (kNN baseline)"),
                                   "num_test": len(labels), "num_anomalous": int(labels.sum())}
     source = f"knn baseline (coreset_fraction {settings.knn.coreset_fraction})"
-    return _write(per_category, metrics_json, metrics_csv, source, manifest_path)
+    return write_metrics(per_category, metrics_json, metrics_csv, source, manifest_path)
