@@ -177,7 +177,7 @@ def evaluate(model_path: str | os.PathLike, manifest_path: str | os.PathLike,
         per_category[category] = {**metrics, "num_test": len(labels),
                                   "num_anomalous": int(labels.sum())}
     return write_metrics(per_category, metrics_json, metrics_csv, model_path, manifest_path,
-                  state.get("provenance", {}))
+                         state.get("provenance", {}))
 
 
 def map_metrics(scores: np.ndarray, labels: np.ndarray, masks: np.ndarray,
@@ -259,7 +259,7 @@ def evaluate_snapshots(model_path: str | os.PathLike, manifest_path: str | os.Pa
 
 
 def write_metrics(per_category: dict, metrics_json, metrics_csv, model_path, manifest_path,
-           training_provenance: dict | None = None) -> dict:
+                  training_provenance: dict | None = None) -> dict:
     """Write the metrics of every category and their mean as JSON and CSV; returns the JSON
     content. ``training_provenance`` is the model file's (none for a method that trains nothing,
     e.g. the kNN baseline)."""

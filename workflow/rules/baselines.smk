@@ -12,7 +12,7 @@ rule baseline_knn:
         metrics_csv="results/{dataset}/baseline_knn/metrics.csv",
     params:
         settings={key: config[key] for key in ["evaluate", "knn", "device"]},
-        code=code_digest(SCORING_CODE),
+        code=SCORING_DIGEST,
     conda:
         "../../environment.yml"
     log:

@@ -18,6 +18,10 @@ from hgad.runtime.fingerprint import (
     training_code_digest,
 )
 
+# Digests of each stage's code, read once: rule params, so an edit reruns that stage.
+EXTRACTION_DIGEST = code_digest(EXTRACTION_CODE)
+SCORING_DIGEST = code_digest(SCORING_CODE)
+
 
 if not workflow.config_settings.configfiles:
 

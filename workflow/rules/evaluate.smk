@@ -14,7 +14,7 @@ rule evaluate:
     params:
         settings={key: config[key] for key in ['evaluate', 'device']},
         # an edit to the scoring or metric code re-evaluates (hgad/runtime/fingerprint.py)
-        code=code_digest(SCORING_CODE),
+        code=SCORING_DIGEST,
     conda:
         "../../environment.yml"
     log:
@@ -38,7 +38,7 @@ rule evaluate_snapshots:
         "results/{dataset}/seed{seed}/snapshot_metrics.csv",
     params:
         settings={key: config[key] for key in ["evaluate", "device"]},
-        code=code_digest(SCORING_CODE),
+        code=SCORING_DIGEST,
     conda:
         "../../environment.yml"
     log:

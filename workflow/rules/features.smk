@@ -25,7 +25,7 @@ rule extract_features:
     params:
         settings={key: config[key] for key in ['features', 'device']},
         # an edit to the extraction code re-extracts (hgad/runtime/fingerprint.py)
-        code=code_digest(EXTRACTION_CODE),
+        code=EXTRACTION_DIGEST,
     conda:
         "../../environment.yml"
     log:
