@@ -108,10 +108,44 @@ def settings_from_config(config: dict[str, Any]) -> Settings:
 
 def load_config(path: str | Path) -> dict[str, Any]:
     """Read a YAML config and validate it against the schema (defaults filled in)."""
-    with open(path) as handle:
-        config = yaml.safe_load(handle) or {}
+    config = read_yaml(path) or {}
     validate_config(config)
     return config
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """A safe loader that refuses a key given twice in one mapping (PyYAML keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        first_lines: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if key in first_lines:
+                raise ValueError(f"{key_node.start_mark.name}:{line}: key {key!r} given twice "
+                                 f"(first at line {first_lines[key]})")
+            first_lines[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml(path: str | Path) -> Any:
+    """The YAML document in ``path``, refusing duplicated keys (``ValueError`` naming the file,
+    the line and the key)."""
+    with open(path, encoding="utf-8") as handle:
+        return yaml.load(handle, Loader=_StrictLoader)
+
+
+def load_schema() -> dict[str, Any]:
+    """The configuration schema (hgad/resources/config.schema.yaml), read strictly."""
+    return read_yaml(SCHEMA_PATH)
+
+
+def schema_default(dotted_key: str) -> Any:
+    """The schema's default of a key such as ``"evaluate.batch_size"`` (``KeyError`` if none)."""
+    node = load_schema()
+    for part in dotted_key.split("."):
+        node = node["properties"][part]
+    return node["default"]
 
 
 def validate_config(config: dict[str, Any]) -> None:
@@ -122,8 +156,7 @@ def validate_config(config: dict[str, Any]) -> None:
     """
     import jsonschema
 
-    with open(SCHEMA_PATH) as handle:
-        schema = yaml.safe_load(handle)
+    schema = load_schema()
     validator_cls = _defaults_filling(jsonschema.Draft202012Validator)
     errors = sorted(validator_cls(schema).iter_errors(config), key=lambda e: list(e.path))
     problems = [_describe(e) for e in errors] or _dataset_problems(config["datasets"])
