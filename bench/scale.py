@@ -1,6 +1,6 @@
 """Paper-scale rehearsal: what a full run of ``config/config.yaml`` costs, measured without images.
 
-    python bench/scale.py --json results/scale.json    # paper shapes: minutes, ~5 GB of disk
+    python bench/scale.py --json results/scale.json    # paper shapes: ~5 GB of disk
     python bench/scale.py --tiny                       # tiny shapes: seconds (tests/test_scale.py)
 
 1. Feature caches with the paper's exact shapes go into the real cache format
@@ -42,8 +42,8 @@ import time
 from pathlib import Path
 
 # (training images, test normal, test anomalous, categories): MVTec AD and VisA as in
-# docs/datasets.md, BTAD and MVTec 3D-AD as published; with the Union (their sum) 16,743 training
-# and 5,825 test images in 40 categories, as issue 8 states.
+# docs/datasets.md, BTAD and MVTec 3D-AD as published; the Union (their sum) has 16,743 training
+# and 5,825 test images in 40 categories.
 DATASETS = {
     "mvtec": (3629, 467, 1258, 15),
     "btad": (1799, 451, 290, 3),
