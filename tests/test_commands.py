@@ -234,7 +234,7 @@ def check_make(args: tuple[str, ...], root: Path) -> list[str]:
 
 
 def check_snakemake(args: tuple[str, ...], root: Path) -> list[str]:
-    known = set(OPTION.findall(help_text(str(Path(sys.executable).parent / "snakemake"))))
+    known = set(OPTION.findall(help_text(sys.executable, "-m", "snakemake")))
     problems = [f"snakemake has no option {option}" for option in _options(args)
                 if option not in known]
     profile = _value(args, "--profile")
@@ -321,7 +321,7 @@ PLANTED = """# Planted
 ```bash
 hgad predict --model m.pt --images x --out o --confg c.yaml   # needs: demo
 make no-such-target
-snakemake --cores 2 --configfile config/nope.yaml
+snakemake --cors 2 --configfile config/nope.yaml
 python bench/scale.py --jsn out.json
 hgdd --help
 source other/activate
@@ -357,7 +357,7 @@ def test_commands_are_split_joined_and_marked(planted):
     assert [(c.line, c.words[:2], c.needs) for c in commands] == [
         (4, ("hgad", "predict"), "demo"),
         (5, ("make", "no-such-target"), None),
-        (6, ("snakemake", "--cores"), None),
+        (6, ("snakemake", "--cors"), None),
         (7, ("python", "bench/scale.py"), None),
         (8, ("hgdd", "--help"), None),
         (9, ("source", "other/activate"), None),
@@ -375,7 +375,7 @@ def test_the_check_finds_planted_mistakes(planted, monkeypatch):
              for c in shell_commands(planted / "docs" / "planted.md", planted)}
     assert found[4] == ["hgad: error: unrecognized arguments: --confg c.yaml"]
     assert found[5] and "no-such-target" in found[5][0]
-    assert found[6] == ["config/nope.yaml does not exist"]
+    assert found[6] == ["config/nope.yaml does not exist", "snakemake has no option --cors"]
     assert found[7] == ["bench/scale.py has no option --jsn"]
     assert found[8] == ["hgdd: not found (mark what it needs: '# needs: ...')"]
     assert found[9] == ["source: only .venv/bin/activate is documented"]
