@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU check: one command, no network, under 10 minutes on one H200.
+# The GPU check: one command, no network, sized for under 10 minutes on one H200 (not yet timed there).
 #
 #     bench/gpu_check.sh
 #
