@@ -44,8 +44,10 @@ def _empty_categories(table: pd.DataFrame) -> list[str]:
     ]
 
 
-def _open(path: str, what: str) -> tuple[tuple[int, int] | None, str | None]:
-    """(size, None) for a fully decodable image file, (None, problem) otherwise.
+def decoded_size(path: str, what: str = "image") -> tuple[tuple[int, int] | None, str | None]:
+    """(size, None) for a fully decodable image file, (None, problem naming ``path``) otherwise.
+
+    The whole file is decoded: Pillow's lazy opening would hide a truncated file until then.
 
     An image (not a mask) must also have a pixel format the backbone's input can be made from.
     """
@@ -62,12 +64,12 @@ def _open(path: str, what: str) -> tuple[tuple[int, int] | None, str | None]:
 
 def _row_problems(image: str, label: int, mask: str) -> list[str]:
     """Problems with one manifest row's image and mask files."""
-    size, problem = _open(image, "image")
+    size, problem = decoded_size(image, "image")
     problems = [problem] if problem else []
     if label and not mask:
         problems.append(f"{image}: anomalous image without a mask")
     if mask:
-        mask_size, problem = _open(mask, "mask")
+        mask_size, problem = decoded_size(mask, "mask")
         if problem:
             problems.append(f"{problem} (mask of {image})")
         elif size and mask_size != size:

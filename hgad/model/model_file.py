@@ -26,15 +26,44 @@ def save_model_file(path: str | os.PathLike, model: HGADModel, settings: dict, *
     replace_atomically(path, lambda tmp: torch.save(content, tmp))
 
 
+REQUIRED_KEYS = ("hparams", "model")
+
+
+def _not_a_model_file(path: str | os.PathLike, why: str) -> ValueError:
+    return ValueError(f"{path}: not a model file of `hgad train` ({why})")
+
+
 def read_model_file(path: str | os.PathLike, device: torch.device | str = "cpu") -> dict:
-    """The content of a model file, its tensors on ``device``."""
-    return torch.load(path, map_location=device, weights_only=True)
+    """The content of a model file, its tensors on ``device``.
+
+    A file that cannot be read (``OSError``, e.g. a missing one) raises it; any other file that
+    is not a model file raises ``ValueError`` naming the path.
+    """
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except OSError:
+        raise
+    except Exception as error:  # torch.load raises anything from unpickling arbitrary bytes
+        raise _not_a_model_file(path, type(error).__name__) from error
+    absent = [key for key in REQUIRED_KEYS if not isinstance(state, dict) or key not in state]
+    if absent:
+        held = f"a {type(state).__name__}" + (" without " + ", ".join(map(repr, absent))
+                                              if isinstance(state, dict) else "")
+        raise _not_a_model_file(path, held)
+    return state
 
 
 def load_model_file(path: str | os.PathLike, device: torch.device) -> tuple[HGADModel, dict]:
-    """(model on ``device`` in eval mode, file content) of a model file."""
+    """(model on ``device`` in eval mode, file content) of a model file; ``ValueError`` naming
+    the path for a file that is not one (:func:`read_model_file`) or whose weights do not fit
+    its ``hparams``."""
     state = read_model_file(path, device)
-    return HGADModel.from_checkpoint(state).to(device).eval(), state
+    try:
+        model = HGADModel.from_checkpoint(state)
+    except (RuntimeError, TypeError) as error:
+        raise _not_a_model_file(path, f"its weights do not fit its hparams: "
+                                f"{type(error).__name__}") from error
+    return model.to(device).eval(), state
 
 
 def load_model(path: str | os.PathLike, device: torch.device) -> HGADModel:
