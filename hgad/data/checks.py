@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from hgad.data.images import unsupported_mode
 from hgad.data.manifest import SPLITS, ManifestError
+from hgad.runtime.result_warnings import ResultWarning
 
 KINDS = ("normal", "anomalous", "total")
 ALL = "(all)"
@@ -115,6 +116,7 @@ def _warn_mismatches(report: pd.DataFrame) -> None:
             if not pd.isna(published) and getattr(row, kind) != published:
                 warnings.warn(
                     f"{row.split}: {getattr(row, kind)} {kind} images, published {published}",
+                    ResultWarning,
                     stacklevel=3,
                 )
 
@@ -128,6 +130,7 @@ def _warn_single_class(table: pd.DataFrame, dataset: str) -> None:
             f"dataset {dataset}, category {row.category}: the test set holds no {missing} image"
             f" ({row.total} test images); its image-level metrics (and, without anomalous"
             " pixels, its pixel-level ones) cannot be computed and will be reported as n/a",
+            ResultWarning,
             stacklevel=3,
         )
 
