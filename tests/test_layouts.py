@@ -224,3 +224,13 @@ def test_hidden_files_and_folders_are_skipped(tmp_path, roots, layout):
         _add_mac_companions(root)
         after, _ = dataset_manifest(layout, {"layout": layout}, root)
     assert after.equals(before)
+
+
+def test_a_generated_dataset_is_not_compared_with_the_published_counts(tmp_path, roots):
+    """The demo is generated in the MVTec AD layout: MVTec AD's image counts do not apply."""
+    root = roots["mvtec"][0]
+    with pytest.warns(UserWarning, match="published"):
+        dataset_manifest("mvtec", {"layout": "mvtec"}, root)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dataset_manifest("demo", {"layout": "mvtec", "generate": "demo"}, root)
