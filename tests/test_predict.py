@@ -220,10 +220,11 @@ def test_a_file_that_is_not_a_model_is_named(tmp_path, trained, demo_root):
     not_pickled.write_bytes(b"\x00 not a pickle \xff" * 8)
     other_dict = tmp_path / "dict.pt"
     torch.save({"model": {}}, other_dict)
-    for path, why in ((not_pickled, "UnpicklingError"), (other_dict, "a dict without 'hparams'")):
+    for path, why in ((not_pickled, "torch.load(weights_only=True) refused to load it "
+                                     "(UnpicklingError)"),
+                      (other_dict, "it holds a dict without 'hparams'")):
         message = _refused(_predict_argv(path, demo_root / "brick" / "test", out))
-        assert message == (f"hgad predict: error: {path}: not a model file of `hgad train` "
-                           f"({why})")
+        assert message == f"hgad predict: error: {path}: not a model file of `hgad train`: {why}"
         assert not out.exists()
 
 

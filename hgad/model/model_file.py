@@ -27,29 +27,34 @@ def save_model_file(path: str | os.PathLike, model: HGADModel, settings: dict, *
 
 
 REQUIRED_KEYS = ("hparams", "model")
+MODEL_FILE = "a model file of `hgad train`"
 
 
-def _not_a_model_file(path: str | os.PathLike, why: str) -> ValueError:
-    return ValueError(f"{path}: not a model file of `hgad train` ({why})")
+def load_plain(path: str | os.PathLike, what: str, device: torch.device | str = "cpu",
+               error: type[ValueError] = ValueError):
+    """``torch.load(path, weights_only=True)``: tensors and plain containers only, never code.
+
+    A file that does not load so (not a torch file, or one holding other objects) raises
+    ``error`` naming the path as not ``what``; an ``OSError`` (a missing file) is raised as is.
+    """
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except OSError:
+        raise
+    except Exception as failure:  # unpickling arbitrary bytes raises anything
+        raise error(f"{path}: not {what}: torch.load(weights_only=True) refused to load it "
+                    f"({type(failure).__name__})") from failure
 
 
 def read_model_file(path: str | os.PathLike, device: torch.device | str = "cpu") -> dict:
-    """The content of a model file, its tensors on ``device``.
-
-    A file that cannot be read (``OSError``, e.g. a missing one) raises it; any other file that
-    is not a model file raises ``ValueError`` naming the path.
-    """
-    try:
-        state = torch.load(path, map_location=device, weights_only=True)
-    except OSError:
-        raise
-    except Exception as error:  # torch.load raises anything from unpickling arbitrary bytes
-        raise _not_a_model_file(path, type(error).__name__) from error
+    """The content of a model file, its tensors on ``device``; ``ValueError`` naming the path
+    for a file that is not one (:func:`load_plain`, or no dict of :data:`REQUIRED_KEYS`)."""
+    state = load_plain(path, MODEL_FILE, device)
     absent = [key for key in REQUIRED_KEYS if not isinstance(state, dict) or key not in state]
     if absent:
         held = f"a {type(state).__name__}" + (" without " + ", ".join(map(repr, absent))
                                               if isinstance(state, dict) else "")
-        raise _not_a_model_file(path, held)
+        raise ValueError(f"{path}: not {MODEL_FILE}: it holds {held}")
     return state
 
 
@@ -61,8 +66,8 @@ def load_model_file(path: str | os.PathLike, device: torch.device) -> tuple[HGAD
     try:
         model = HGADModel.from_checkpoint(state)
     except (RuntimeError, TypeError) as error:
-        raise _not_a_model_file(path, f"its weights do not fit its hparams: "
-                                f"{type(error).__name__}") from error
+        raise ValueError(f"{path}: not {MODEL_FILE}: its weights do not fit its hparams "
+                         f"({type(error).__name__})") from error
     return model.to(device).eval(), state
 
 
