@@ -52,8 +52,8 @@ OUTPUT_FOLDERS = ("maps", "overlays")
 
 
 def find_images(spec: str) -> tuple[list[Path], Path]:
-    """(image files, their root) of a folder (searched recursively, hidden files and folders
-    skipped) or a glob pattern."""
+    """(image files, their root) of a folder (searched recursively) or a glob pattern; hidden
+    files and folders are skipped (a glob's wildcards skip them too)."""
     folder = Path(spec)
     if folder.is_dir():
         files = sorted(p for p in folder.rglob("*")
