@@ -3,20 +3,38 @@
     hgad demo-data resources/datasets/demo
     hgad manifest --layout mvtec --root resources/datasets/demo --dataset demo out/manifest.csv
     hgad extract --config config/demo.yaml out/manifest.csv train out/features/train
+    hgad extract --config config/demo.yaml out/manifest.csv test out/features/test
     hgad train --config config/demo.yaml --seed 0 out/manifest.csv out/features/train out/seed0
     hgad evaluate --config config/demo.yaml out/manifest.csv out/features/test out/seed0
     hgad predict --model out/seed0/model.pt --images new_images/ --out out/predictions
-    hgad check-sources config/config.yaml
-"""
+    hgad check-config --config config/demo.yaml
+    hgad check-sources --config config/config.yaml
+
+``hgad COMMAND --help`` describes each command (docs/cli.md lists them). A mistake in the
+arguments exits with code 2 and the usage; a missing or unusable file or setting exits with
+code 1 and one line naming it."""
 
 from __future__ import annotations
 
 import argparse
+import re
 from dataclasses import replace
+from importlib.metadata import version
 from pathlib import Path
 
+import yaml
+
 from hgad.data.links import TIMEOUT_S
-from hgad.runtime.config import Settings, load_config, settings_from_config
+from hgad.runtime.config import (
+    Settings,
+    load_config,
+    load_schema,
+    schema_default,
+    settings_from_config,
+)
+
+DISTRIBUTION = "hgad-bench"
+DEFAULT_CONFIG = "config/config.yaml"
 
 
 def _settings(path: str) -> Settings:
@@ -122,47 +140,78 @@ def _check_sources(args) -> None:
                            "working mirror to `urls`, or give an archive you hold (`archive:`)")
 
 
+def _device_type(schema: dict):
+    """An argparse type accepting the device names of the schema's ``device`` pattern."""
+    entry = schema["properties"]["device"]
+
+    def device(value: str) -> str:
+        if not re.fullmatch(entry["pattern"], value):
+            raise argparse.ArgumentTypeError(f"{value!r}: give {entry['description']}")
+        return value
+    return device
+
+
+def _add_config(parser: argparse.ArgumentParser, **kwargs) -> None:
+    parser.add_argument("--config", metavar="FILE", **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from hgad.data.layouts import LAYOUTS
+    from hgad.data.manifest import SPLITS
+
+    schema = load_schema()
     parser = argparse.ArgumentParser(prog="hgad", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version",
+                        version=f"%(prog)s {version(DISTRIBUTION)}",
+                        help=f"print the installed {DISTRIBUTION} version and exit")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = commands.add_parser("demo-data", help="generate the embedded demo dataset")
-    demo.add_argument("dest")
-    demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--image-size", type=int, default=256)
+    demo.add_argument("dest", help="the folder to write the demo dataset into (MVTec AD layout)")
+    demo.add_argument("--seed", type=int, default=schema_default("demo.seed"),
+                      help="the generator's seed (default: %(default)s)")
+    demo.add_argument("--image-size", type=int, default=schema_default("demo.image_size"),
+                      help="image side in pixels (default: %(default)s)")
     demo.set_defaults(run=_demo_data)
 
     manifest = commands.add_parser("manifest", help="index a dataset folder into manifest.csv")
-    manifest.add_argument("--layout", required=True)
-    manifest.add_argument("--root", required=True)
-    manifest.add_argument("--dataset", required=True)
-    manifest.add_argument("--categories", nargs="*")
-    manifest.add_argument("out")
+    manifest.add_argument("--layout", required=True, choices=sorted(LAYOUTS),
+                          help="the dataset's folder layout (a union of datasets is built by "
+                          "the workflow from its members' manifests)")
+    manifest.add_argument("--root", required=True, help="the unpacked dataset folder")
+    manifest.add_argument("--dataset", required=True,
+                          help="the dataset's name (the manifest's dataset column)")
+    manifest.add_argument("--categories", nargs="*", metavar="CATEGORY",
+                          help="index only these categories (default: all found)")
+    manifest.add_argument("out", help="the manifest file to write (CSV)")
     manifest.set_defaults(run=_manifest)
 
     extract = commands.add_parser("extract", help="extract one split's features into a cache")
-    extract.add_argument("--config", required=True)
-    extract.add_argument("manifest")
-    extract.add_argument("split", choices=["train", "test"])
-    extract.add_argument("out")
+    _add_config(extract, required=True, help="the configuration (its features and device)")
+    extract.add_argument("manifest", help="the manifest of hgad manifest")
+    extract.add_argument("split", choices=SPLITS, help="which split's images")
+    extract.add_argument("out", help="the feature-cache folder to write")
     extract.set_defaults(run=_extract)
 
     train = commands.add_parser("train", help="train (resumes from OUT_DIR/checkpoints)")
-    train.add_argument("--config", required=True)
-    train.add_argument("--seed", type=int, default=0)
+    _add_config(train, required=True, help="the configuration (its model, train and device)")
+    train.add_argument("--seed", type=int, default=schema_default("seeds")[0],
+                       help="the training seed (default: %(default)s)")
     train.add_argument("--init", help="warm start from this model file (overrides train.init)")
-    train.add_argument("manifest")
-    train.add_argument("train_features")
-    train.add_argument("out_dir")
+    train.add_argument("manifest", help="the manifest the features were extracted from")
+    train.add_argument("train_features", help="the train split's feature cache of hgad extract")
+    train.add_argument("out_dir", help="folder for model.pt, train_log.csv and checkpoints/")
     train.set_defaults(run=_train)
 
     evaluate = commands.add_parser("evaluate", help="score the test set, write metrics")
-    evaluate.add_argument("--config", required=True)
-    evaluate.add_argument("--train-features", help="needed for normalization: train_max")
-    evaluate.add_argument("manifest")
-    evaluate.add_argument("test_features")
-    evaluate.add_argument("out_dir")
+    _add_config(evaluate, required=True, help="the configuration (its evaluate and device)")
+    evaluate.add_argument("--train-features", help="the train split's feature cache: needed "
+                          "for evaluate.normalization: train_max")
+    evaluate.add_argument("manifest", help="the manifest the features were extracted from")
+    evaluate.add_argument("test_features", help="the test split's feature cache of hgad extract")
+    evaluate.add_argument("out_dir", help="the folder of hgad train (model.pt); metrics.json, "
+                          "metrics.csv and maps/ are written there")
     evaluate.set_defaults(run=_evaluate)
 
     pred = commands.add_parser("predict", help="score new images with a trained model")
@@ -176,10 +225,13 @@ def build_parser() -> argparse.ArgumentParser:
     limit.add_argument("--threshold", type=float, help="decision threshold on the image score")
     limit.add_argument("--fpr", type=float, default=0.01, help="threshold at this false-positive "
                        "rate on the category's training images (default: %(default)s)")
-    pred.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    pred.add_argument("--batch-size", type=int, default=8)
-    pred.add_argument("--config", help="refuse the model if its feature settings differ from "
-                      "this configuration's")
+    pred.add_argument("--device", type=_device_type(schema), default=schema_default("device"),
+                      help=f"{schema['properties']['device']['description']} (default: "
+                      "%(default)s)")
+    pred.add_argument("--batch-size", type=int, default=schema_default("features.batch_size"),
+                      help="images per batch (default: features.batch_size, %(default)s)")
+    _add_config(pred, help="refuse the model if its feature settings differ from this "
+                "configuration's")
     pred.set_defaults(run=_predict)
 
     imp = commands.add_parser(
@@ -192,8 +244,10 @@ def build_parser() -> argparse.ArgumentParser:
     names.add_argument("--manifest", help="take the class names (sorted) from this manifest")
     imp.add_argument("--coupling-layers", type=int, help="checked against the file (default: "
                      "as found)")
-    imp.add_argument("--pos-embed-dim", type=int, default=256)
-    imp.add_argument("--clamp-alpha", type=float, default=1.9)
+    imp.add_argument("--pos-embed-dim", type=int, default=schema_default("model.pos_embed_dim"),
+                     help="the positional embedding's size (default: %(default)s)")
+    imp.add_argument("--clamp-alpha", type=float, default=schema_default("model.clamp_alpha"),
+                     help="the coupling layers' soft clamp (default: %(default)s)")
     imp.add_argument("--keep-class-order", action="store_true",
                      help="store the classes in the given order, not sorted")
     imp.set_defaults(run=_import_checkpoint)
@@ -205,24 +259,36 @@ def build_parser() -> argparse.ArgumentParser:
     readme.set_defaults(run=_readme)
 
     check = commands.add_parser("check-config", help="validate a configuration file")
-    check.add_argument("config")
+    _add_config(check, required=True, help="the configuration to validate")
     check.set_defaults(run=_check_config)
 
     sources = commands.add_parser(
         "check-sources", help="check each dataset URL's reachability and size (no download)")
-    sources.add_argument("config", nargs="?", default="config/config.yaml")
+    _add_config(sources, default=DEFAULT_CONFIG,
+                help="the configuration whose datasets to probe (default: %(default)s)")
     sources.add_argument("--timeout", type=float, default=TIMEOUT_S,
                          help="seconds to wait for each host (default: %(default)s)")
     sources.set_defaults(run=_check_sources)
     return parser
 
 
+def error_line(error: BaseException) -> str:
+    """A user's mistake as one line naming the file: an OS error by its file name, a YAML
+    syntax error by its file and line."""
+    if isinstance(error, OSError) and error.filename is not None:
+        return f"{error.filename}: {error.strerror or error}"
+    if isinstance(error, yaml.MarkedYAMLError) and error.problem_mark is not None:
+        mark = error.problem_mark
+        return f"{mark.name}:{mark.line + 1}: not valid YAML: {error.problem}"
+    return str(error)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
         args.run(args)
-    except (ValueError, FileNotFoundError, RuntimeError) as error:
-        raise SystemExit(f"hgad {args.command}: error: {error}") from error
+    except (ValueError, OSError, RuntimeError, yaml.YAMLError) as error:
+        raise SystemExit(f"hgad {args.command}: error: {error_line(error)}") from error
 
 
 if __name__ == "__main__":

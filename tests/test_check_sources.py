@@ -35,7 +35,7 @@ def _check_sources(tmp_path, datasets, capsys):
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump({"datasets": datasets}))
     try:
-        main(["check-sources", str(config), "--timeout", "5"])
+        main(["check-sources", "--config", str(config), "--timeout", "5"])
         code = 0
     except SystemExit as exit_:
         code = exit_.code

@@ -14,6 +14,7 @@ from hgad.data import checks
 from hgad.data.checks import ALL, check_manifest
 from hgad.data.layouts import btad_manifest, build_manifest, visa_manifest
 from hgad.data.manifest import ManifestError
+from hgad.runtime.result_warnings import ResultWarning
 
 
 @pytest.fixture()
@@ -39,7 +40,7 @@ def test_counts_per_category_and_split(mvtec):
 
 def test_published_counts_compared(mvtec):
     expected = {"train": {"total": 6}, "test": {"normal": 4, "anomalous": 5}}
-    with pytest.warns(UserWarning, match="test: 4 anomalous images, published 5") as caught:
+    with pytest.warns(ResultWarning, match="test: 4 anomalous images, published 5") as caught:
         report = check_manifest(mvtec, expected_counts=expected, progress=False)
     assert len(caught) == 1
     totals = report[report["category"] == ALL].set_index("split")
@@ -138,7 +139,7 @@ def test_16_bit_image_passes_and_float_image_is_refused(mvtec):
 
 def test_category_without_anomalous_test_images_is_a_warning(mvtec):
     frame = mvtec[~((mvtec["category"] == "grid") & (mvtec["label"] == 1))]
-    with pytest.warns(UserWarning) as caught:
+    with pytest.warns(ResultWarning) as caught:
         check_manifest(frame, progress=False)
     messages = [str(w.message) for w in caught]
     assert messages == [

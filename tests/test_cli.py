@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import re
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +16,7 @@ import yaml
 from conftest import CATEGORIES, CPU, N_TEST_GOOD, TINY_CONFIG
 from test_checkpoint_import import _save_original
 
-from hgad.cli import build_parser, main
+from hgad.cli import DISTRIBUTION, build_parser, main
 from hgad.data.manifest import read_manifest
 from hgad.features.cache import open_cache, read_meta
 from hgad.model.model_file import load_model
@@ -27,8 +30,16 @@ ELSEWHERE = {"check-sources": Path(__file__).with_name("test_check_sources.py"),
              "predict": Path(__file__).with_name("test_predict.py")}
 
 
+CLI_DOC = Path(__file__).parents[1] / "docs" / "cli.md"
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:
+    (action,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return action
+
+
 def test_every_command_is_run_by_a_test():
-    commands = build_parser()._subparsers._group_actions[0].choices
+    commands = _subcommands(build_parser()).choices
     assert set(commands) == COMMANDS | set(ELSEWHERE)
     for command, test_file in ELSEWHERE.items():
         assert f'main(["{command}"' in test_file.read_text(encoding="utf-8"), test_file
@@ -67,12 +78,12 @@ def test_manifest_compares_the_published_counts(tmp_path, capsys):
 
 
 def test_check_config(config_file, tmp_path, capsys):
-    main(["check-config", str(config_file)])
+    main(["check-config", "--config", str(config_file)])
     assert capsys.readouterr().out.strip() == f"{config_file}: valid"
     bad = tmp_path / "bad.yaml"
     bad.write_text(config_file.read_text().replace("coupling_layers: 2", "coupling_layers: two"))
     with pytest.raises(SystemExit, match=r"(?s)hgad check-config: error: .*model.coupling_layers"):
-        main(["check-config", str(bad)])
+        main(["check-config", "--config", str(bad)])
 
 
 def test_extract_train_evaluate_import_checkpoint(tmp_path, config_file, manifest_path, caches,
@@ -129,3 +140,79 @@ def test_readme(tmp_path, capsys):
     text = readme.read_text(encoding="utf-8")
     assert "### New results" in text and "old" not in text and text.endswith("rest\n")
     assert "updated" in capsys.readouterr().out
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"hgad {version(DISTRIBUTION)}"
+
+
+def test_every_command_and_argument_has_help():
+    parser = build_parser()
+    commands = _subcommands(parser)
+    helps = {action.dest: action.help for action in commands._choices_actions}
+    assert set(helps) == set(commands.choices)
+    undocumented = [name for name, text in helps.items() if not text]
+    for name, sub in [("hgad", parser), *commands.choices.items()]:
+        undocumented += [f"{name} {action.dest}" for action in sub._actions
+                         if not action.help and not isinstance(action, argparse._SubParsersAction)]
+    assert undocumented == []
+
+
+def test_the_cli_doc_lists_every_command_as_the_help_does():
+    rows = dict(re.findall(r"^\| `hgad ([a-z-]+)` \| (.+?) \|$", CLI_DOC.read_text(), re.M))
+    commands = _subcommands(build_parser())
+    assert rows == {action.dest: action.help for action in commands._choices_actions}
+
+
+@pytest.mark.parametrize("argv, wrong", [
+    (["manifest", "--layout", "union", "--root", ".", "--dataset", "d", "m.csv"],
+     "argument --layout: invalid choice: 'union'"),
+    (["extract", "--config", "c.yaml", "m.csv", "val", "out"], "invalid choice: 'val'"),
+    (["predict", "--model", "m.pt", "--images", ".", "--out", "o", "--device", "gpu"],
+     "argument --device: 'gpu'"),
+    (["predict", "--model", "m.pt", "--images", ".", "--out", "o", "--device", "cuda:x"],
+     "argument --device: 'cuda:x'"),
+    (["check-config", "c.yaml"], "the following arguments are required: --config"),
+])
+def test_a_bad_argument_is_a_usage_error(argv, wrong, capsys):
+    with pytest.raises(SystemExit) as refusal:
+        main(argv)
+    assert refusal.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"usage: hgad {argv[0]}") and wrong in err
+
+
+def _one_line_refusal(argv: list[str]) -> str:
+    with pytest.raises(SystemExit) as refusal:
+        main(argv)
+    message = refusal.value.code
+    assert isinstance(message, str) and "\n" not in message, message  # exit code 1, one line
+    return message
+
+
+def test_a_missing_or_unreadable_config_is_one_line_naming_it(tmp_path, manifest_path):
+    missing = tmp_path / "missing.yaml"
+    for argv in (["check-config", "--config", str(missing)],
+                 ["extract", "--config", str(missing), str(manifest_path), "test", "out"],
+                 ["train", "--config", str(missing), str(manifest_path), "features", "out"],
+                 ["check-sources", "--config", str(missing)]):
+        assert _one_line_refusal(argv) == (f"hgad {argv[0]}: error: {missing}: No such file or "
+                                           "directory")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("datasets: {demo: {layout: mvtec\n")
+    assert _one_line_refusal(["check-config", "--config", str(broken)]).startswith(
+        f"hgad check-config: error: {broken}:2: not valid YAML: ")
+    assert _one_line_refusal(["check-config", "--config", str(tmp_path)]) == (
+        f"hgad check-config: error: {tmp_path}: Is a directory")
+
+
+def test_a_file_that_is_not_a_model_is_named_by_evaluate(tmp_path, config_file, manifest_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "model.pt").write_text("not a model\n")
+    message = _one_line_refusal(["evaluate", "--config", str(config_file), str(manifest_path),
+                                 "features", str(tmp_path / "run")])
+    assert message.startswith(f"hgad evaluate: error: {tmp_path / 'run' / 'model.pt'}: not a "
+                              "model file of `hgad train`")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -27,6 +29,7 @@ from hgad.data.layouts import (
     visa_manifest,
 )
 from hgad.data.manifest import COLUMNS, ManifestError, class_names
+from hgad.data.sources import dataset_manifest
 
 
 def _counts(frame):
@@ -196,3 +199,38 @@ def test_no_categories_says_what_the_top_level_holds(tmp_path):
             "no categories found: found 1 folder\\(s\\) \\('images'\\) and 1 file\\(s\\), none a"
             " category folder")):
         build_manifest("folder", tmp_path, "mine")
+
+
+def _add_mac_companions(root: Path) -> None:
+    """Beside every file a ``._<name>`` AppleDouble companion (no image), in every folder a
+    ``.DS_Store``, and one hidden copy of a folder, as a Mac leaves a copied dataset."""
+    folders = [root, *(p for p in root.rglob("*") if p.is_dir())]
+    for path in [p for p in root.rglob("*") if p.is_file()]:
+        path.with_name(f"._{path.name}").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    for folder in folders:
+        (folder / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    shutil.copytree(folders[1], folders[1].with_name(f".{folders[1].name}"))
+
+
+@pytest.mark.parametrize("layout", ["mvtec", "btad", "mvtec3d"])
+def test_hidden_files_and_folders_are_skipped(tmp_path, roots, layout):
+    """A dataset copied from a Mac indexes (and passes the file checks) as without its ._*
+    companions and .DS_Store files."""
+    root = tmp_path / layout
+    shutil.copytree(roots[layout][0], root)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the published counts differ
+        before, _ = dataset_manifest(layout, {"layout": layout}, root)
+        _add_mac_companions(root)
+        after, _ = dataset_manifest(layout, {"layout": layout}, root)
+    assert after.equals(before)
+
+
+def test_a_generated_dataset_is_not_compared_with_the_published_counts(tmp_path, roots):
+    """The demo is generated in the MVTec AD layout: MVTec AD's image counts do not apply."""
+    root = roots["mvtec"][0]
+    with pytest.warns(UserWarning, match="published"):
+        dataset_manifest("mvtec", {"layout": "mvtec"}, root)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dataset_manifest("demo", {"layout": "mvtec", "generate": "demo"}, root)

@@ -175,3 +175,93 @@ def test_unknown_category_and_no_images_are_refused(tmp_path, trained, demo_root
         predict(trained.model, str(demo_root), tmp_path, CPU, category="gravel")
     with pytest.raises(FileNotFoundError, match="no image files"):
         predict(trained.model, str(tmp_path / "*.png"), tmp_path, CPU)
+
+
+def _refused(argv: list[str]) -> str:
+    """The message of ``hgad`` refusing ``argv`` with exit code 1, which must be one line."""
+    with pytest.raises(SystemExit) as refusal:
+        main(argv)
+    message = refusal.value.code
+    assert isinstance(message, str), message  # a message exits with code 1
+    assert "\n" not in message and "Traceback" not in message
+    return message
+
+
+@pytest.fixture
+def images_with_a_truncated_one(tmp_path, demo_root) -> tuple[object, object]:
+    """(a folder of good test images and, sorted last, a truncated PNG, that PNG)."""
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for path in sorted((demo_root / "brick" / "test" / "good").iterdir())[:3]:
+        (folder / path.name).write_bytes(path.read_bytes())
+    good = sorted(folder.iterdir())[0].read_bytes()
+    truncated = folder / "zz_truncated.png"
+    truncated.write_bytes(good[:len(good) // 2])  # opens (lazily), fails when decoded
+    return folder, truncated
+
+
+def _predict_argv(model, images, out) -> list[str]:
+    return ["predict", "--model", str(model), "--images", str(images), "--out", str(out),
+            "--device", "cpu", "--batch-size", "1"]
+
+
+def test_a_truncated_image_is_named_before_anything_is_written(tmp_path, trained,
+                                                               images_with_a_truncated_one):
+    images, truncated = images_with_a_truncated_one
+    out = tmp_path / "out"
+    message = _refused(_predict_argv(trained.model, images, out))
+    assert message.startswith(f"hgad predict: error: {truncated}: unreadable or truncated image")
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_a_file_that_is_not_a_model_is_named(tmp_path, trained, demo_root):
+    out = tmp_path / "out"
+    not_pickled = tmp_path / "notes.pt"
+    not_pickled.write_bytes(b"\x00 not a pickle \xff" * 8)
+    other_dict = tmp_path / "dict.pt"
+    torch.save({"model": {}}, other_dict)
+    for path, why in ((not_pickled, "torch.load(weights_only=True) refused to load it "
+                                     "(UnpicklingError)"),
+                      (other_dict, "it holds a dict without 'hparams'")):
+        message = _refused(_predict_argv(path, demo_root / "brick" / "test", out))
+        assert message == f"hgad predict: error: {path}: not a model file of `hgad train`: {why}"
+        assert not out.exists()
+
+
+def test_an_out_that_is_a_file_is_named(tmp_path, trained, demo_root):
+    out = tmp_path / "scores.csv"
+    out.write_text("mine\n")
+    message = _refused(_predict_argv(trained.model, demo_root / "brick" / "test", out))
+    assert message == f"hgad predict: error: {out}: --out names a file; give a folder for the " \
+                      "predictions"
+    assert out.read_text() == "mine\n"
+
+
+def test_a_failure_while_scoring_leaves_nothing(tmp_path, monkeypatch, trained, demo_root):
+    """Maps and overlays appear only once every image is scored, then scores.csv."""
+    calls = []
+
+    def failing_on_the_second_batch(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("out of memory")
+        return real(*args)
+
+    real = hgad.prediction.predict.batch_level_maps
+    monkeypatch.setattr(hgad.prediction.predict, "batch_level_maps", failing_on_the_second_batch)
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError, match="out of memory"):
+        predict(trained.model, str(demo_root / "brick" / "test"), out, CPU, batch_size=2)
+    assert list(out.iterdir()) == []
+
+
+def test_hidden_files_and_folders_are_not_images(tmp_path, trained, demo_root):
+    """A Mac's ._name companions (not images at all) and hidden folders are skipped."""
+    folder = tmp_path / "images"
+    (folder / ".thumbnails").mkdir(parents=True)
+    good = sorted((demo_root / "brick" / "test" / "good").iterdir())[0]
+    (folder / good.name).write_bytes(good.read_bytes())
+    (folder / f"._{good.name}").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    (folder / ".thumbnails" / good.name).write_bytes(good.read_bytes())
+    table = predict(trained.model, str(folder), tmp_path / "out", CPU)
+    assert table["image"].tolist() == [str(folder / good.name)]

@@ -15,6 +15,7 @@ from hgad.features.extract import extract_features
 from hgad.reporting.formatting import NOT_AVAILABLE
 from hgad.reporting.selection import best_selected
 from hgad.reporting.tables import write_tables
+from hgad.runtime.result_warnings import ResultWarning
 
 WARNED = "dataset demo, category grass{}: test {}: 0 anomalous of {}; the {} metrics need both"
 
@@ -34,7 +35,7 @@ def normal_only(tmp_path_factory, manifest_path, tiny_settings):
 
 def test_evaluation_reports_nan_for_what_needs_anomalies(normal_only, trained, tiny_settings):
     folder, cache, grass = normal_only
-    with pytest.warns(UserWarning) as caught:
+    with pytest.warns(ResultWarning) as caught:
         result = evaluate(trained.model, folder / "manifest.csv", cache, folder / "m.json",
                           folder / "m.csv", folder / "maps", tiny_settings, CPU)
     messages = [str(w.message) for w in caught]
@@ -64,7 +65,7 @@ def test_snapshot_scores_are_nan_too(normal_only, trained, tiny_settings, tmp_pa
     state = torch.load(trained.model, map_location="cpu", weights_only=True)
     torch.save(state, tmp_path / "snapshot.pt")
     torch.save({**state, "snapshots": ["snapshot.pt"]}, tmp_path / "model.pt")
-    with pytest.warns(UserWarning, match=WARNED.format(f", snapshot {state['epoch']}", "images",
+    with pytest.warns(ResultWarning, match=WARNED.format(f", snapshot {state['epoch']}", "images",
                                                        grass, "image")):
         table = evaluate_snapshots(tmp_path / "model.pt", folder / "manifest.csv", cache,
                                    tmp_path / "snap.csv", tiny_settings, CPU)

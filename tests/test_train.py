@@ -15,6 +15,7 @@ from conftest import N_TRAIN, Caches, Run, run_train, scaled_cache
 
 from hgad.features.cache import level_path
 from hgad.model.model_file import load_model
+from hgad.runtime.result_warnings import ResultWarning
 from hgad.training.train import LOG_FIELDS, TrainingDivergedError
 
 
@@ -123,7 +124,7 @@ def test_finished_run_on_other_features_trains_from_scratch(tmp_path, trained, c
     run = Run.at(tmp_path / "copy")
     shutil.copytree(trained.folder, run.folder)
     done = []
-    with pytest.warns(UserWarning, match=r"differing: cache\.digest\); training from scratch"):
+    with pytest.warns(ResultWarning, match=r"differing: cache\.digest\); training from scratch"):
         run_train(run, inverted, manifest_path, tiny_settings, on_meta_epoch_end=done.append)
     assert done == [0, 1, 2]
     final, before = _state(run.model), _state(trained.model)
@@ -138,7 +139,7 @@ def test_changed_training_code_trains_from_scratch(tmp_path, trained, caches, ma
     run = Run.at(tmp_path / "copy")
     shutil.copytree(trained.folder, run.folder)
     done = []
-    with pytest.warns(UserWarning, match=r"differing: code\)"):
+    with pytest.warns(ResultWarning, match=r"differing: code\)"):
         run_train(run, caches, manifest_path, tiny_settings, on_meta_epoch_end=done.append)
     assert done == [0, 1, 2]  # not resumed (the same data and settings give the same weights)
     _assert_same_state(_state(run.model), _state(trained.model))
@@ -153,7 +154,7 @@ def test_truncated_checkpoint_is_set_aside_and_training_restarts(tmp_path, train
     content = checkpoint.read_bytes()
     checkpoint.write_bytes(content[:len(content) // 2])
     done = []
-    with pytest.warns(UserWarning, match="last.pt is unreadable") as warned:
+    with pytest.warns(ResultWarning, match="last.pt is unreadable") as warned:
         run_train(run, caches, manifest_path, tiny_settings, on_meta_epoch_end=done.append)
     assert f"set aside as {checkpoint}.bad, training from scratch" in str(warned[0].message)
     assert (run.checkpoints / "last.pt.bad").read_bytes() == content[:len(content) // 2]
@@ -229,7 +230,7 @@ def test_checkpoint_of_other_settings_is_not_resumed(tmp_path, trained, caches, 
     run = Run.at(tmp_path / "copy")
     shutil.copytree(trained.folder, run.folder)
     done = []
-    with pytest.warns(UserWarning, match="other settings"):
+    with pytest.warns(ResultWarning, match="other settings"):
         run_train(run, caches, manifest_path, settings_from_config(config),
                   on_meta_epoch_end=done.append)
     assert done == [0, 1, 2]

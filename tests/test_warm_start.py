@@ -67,6 +67,13 @@ def test_category_mismatch_is_refused(tmp_path, trained, caches, manifest_path, 
         run_train(Run.at(tmp_path / "run"), caches, manifest_path, _warm(tiny_settings, init))
 
 
+def test_a_file_that_is_not_a_model_is_refused(tmp_path, caches, manifest_path, tiny_settings):
+    init = tmp_path / "notes.txt"
+    init.write_text("not a model\n")
+    with pytest.raises(ValueError, match=rf"^train\.init: {init}: not a model file of `hgad"):
+        run_train(Run.at(tmp_path / "run"), caches, manifest_path, _warm(tiny_settings, str(init)))
+
+
 def test_architecture_mismatch_is_refused(tmp_path, trained, caches, manifest_path,
                                           tiny_settings):
     settings = _warm(tiny_settings, trained.model)

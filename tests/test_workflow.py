@@ -92,9 +92,14 @@ def test_images_rewritten_in_place_rerun_extraction_and_train_from_scratch(tmp_p
     assert second.returncode == 0, second.stderr[-4000:]
     train_log = (tmp_path / "results/logs/train/mine_seed0.log").read_text()
     assert "differing: cache.digest, cache.manifest_hash); training from scratch" in train_log
+    # and, as it changes what the model means, on the console at the end of the run, by job
+    assert re.search(r"Warnings that change what a result means .*\n(    .*\n|  .*:\n)*"
+                     r"  train/mine_seed0:\n    .*last\.pt was made with other settings .*"
+                     r"training from scratch", second.stderr), second.stderr[-4000:]
     after = torch.load(model, weights_only=True)["model"]
     assert not torch.equal(after["priors.0.mu"], before["priors.0.mu"])
     restarted = (tmp_path / "results/mine/seed0/train_log.csv").read_text()
     assert restarted.count("\n") == loss_log.count("\n") and restarted != loss_log
     again = run_workflow(tmp_path, config, target, "--dry-run")
     assert "Nothing to be done" in again.stdout + again.stderr
+    assert "Warnings that change" not in again.stdout + again.stderr

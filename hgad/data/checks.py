@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from hgad.data.images import unsupported_mode
 from hgad.data.manifest import SPLITS, ManifestError
+from hgad.runtime.result_warnings import ResultWarning
 
 KINDS = ("normal", "anomalous", "total")
 ALL = "(all)"
@@ -44,8 +45,10 @@ def _empty_categories(table: pd.DataFrame) -> list[str]:
     ]
 
 
-def _open(path: str, what: str) -> tuple[tuple[int, int] | None, str | None]:
-    """(size, None) for a fully decodable image file, (None, problem) otherwise.
+def decoded_size(path: str, what: str = "image") -> tuple[tuple[int, int] | None, str | None]:
+    """(size, None) for a fully decodable image file, (None, problem naming ``path``) otherwise.
+
+    The whole file is decoded: Pillow's lazy opening would hide a truncated file until then.
 
     An image (not a mask) must also have a pixel format the backbone's input can be made from.
     """
@@ -62,12 +65,12 @@ def _open(path: str, what: str) -> tuple[tuple[int, int] | None, str | None]:
 
 def _row_problems(image: str, label: int, mask: str) -> list[str]:
     """Problems with one manifest row's image and mask files."""
-    size, problem = _open(image, "image")
+    size, problem = decoded_size(image, "image")
     problems = [problem] if problem else []
     if label and not mask:
         problems.append(f"{image}: anomalous image without a mask")
     if mask:
-        mask_size, problem = _open(mask, "mask")
+        mask_size, problem = decoded_size(mask, "mask")
         if problem:
             problems.append(f"{problem} (mask of {image})")
         elif size and mask_size != size:
@@ -113,6 +116,7 @@ def _warn_mismatches(report: pd.DataFrame) -> None:
             if not pd.isna(published) and getattr(row, kind) != published:
                 warnings.warn(
                     f"{row.split}: {getattr(row, kind)} {kind} images, published {published}",
+                    ResultWarning,
                     stacklevel=3,
                 )
 
@@ -126,6 +130,7 @@ def _warn_single_class(table: pd.DataFrame, dataset: str) -> None:
             f"dataset {dataset}, category {row.category}: the test set holds no {missing} image"
             f" ({row.total} test images); its image-level metrics (and, without anomalous"
             " pixels, its pixel-level ones) cannot be computed and will be reported as n/a",
+            ResultWarning,
             stacklevel=3,
         )
 

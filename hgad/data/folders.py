@@ -7,14 +7,26 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from hgad.data.manifest import ManifestError
+from hgad.runtime.fingerprint import is_hidden
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 NORMAL = "good"
 
 
+def visible_entries(folder: Path) -> list[Path]:
+    """The files and folders directly in ``folder``, sorted, hidden ones skipped (a Mac's
+    ``._000.png`` companions, ``.DS_Store``: :func:`hgad.runtime.fingerprint.is_hidden`)."""
+    return sorted(p for p in folder.iterdir() if not is_hidden(p.name))
+
+
+def subfolders(folder: Path) -> list[Path]:
+    """The folders directly in ``folder``, sorted, hidden ones skipped."""
+    return [p for p in visible_entries(folder) if p.is_dir()]
+
+
 def image_files(folder: Path) -> list[Path]:
-    """Image files directly in ``folder``, sorted."""
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    """Image files directly in ``folder``, sorted, hidden ones skipped."""
+    return [p for p in visible_entries(folder) if p.suffix.lower() in IMAGE_SUFFIXES]
 
 
 def dataset_root(root: str | Path, wrapper: str | None = None) -> Path:
@@ -41,7 +53,7 @@ def select_categories(where: Path, found: Iterable[str], categories: list[str] |
 
 def category_folders(root: Path) -> list[str]:
     """Names of the sub-folders of ``root`` that hold a ``train/`` folder."""
-    return [p.name for p in root.iterdir() if (p / "train").is_dir()]
+    return [p.name for p in subfolders(root) if (p / "train").is_dir()]
 
 
 def _names(paths: list[Path], limit: int = 5) -> str:
@@ -52,7 +64,7 @@ def _names(paths: list[Path], limit: int = 5) -> str:
 def top_level(root: Path) -> str:
     """What ``root`` (which holds no category folder) holds, and which folder to give as ``root:``
     when one folder wraps the categories (an archive's top folder)."""
-    entries = sorted(p for p in root.iterdir() if not p.name.startswith("."))
+    entries = visible_entries(root)
     folders = [p for p in entries if p.is_dir()]
     wrappers = [(p, len(category_folders(p))) for p in folders]
     wrappers = [(p, count) for p, count in wrappers if count]

@@ -25,6 +25,7 @@ from hgad.data.folders import (
     image_files,
     manifest_row,
     select_categories,
+    subfolders,
 )
 from hgad.data.manifest import SPLITS, ManifestError, make_manifest
 from hgad.data.mvtec import mvtec_manifest
@@ -88,7 +89,7 @@ def mvtec3d_manifest(
     for category in select_categories(root, category_folders(root), categories):
         for split in SPLITS:
             split_dir = _existing(root / category / split)
-            for label_dir in sorted(p for p in split_dir.iterdir() if p.is_dir()):
+            for label_dir in subfolders(split_dir):
                 defect = label_dir.name
                 label = int(defect != MVTEC3D_NORMAL)
                 if split == "train" and label:

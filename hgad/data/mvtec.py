@@ -19,6 +19,7 @@ from hgad.data.folders import (
     image_files,
     manifest_row,
     select_categories,
+    subfolders,
 )
 from hgad.data.manifest import ManifestError, make_manifest
 
@@ -42,7 +43,7 @@ def mvtec_manifest(
             split_dir = root / category / split
             if not split_dir.is_dir():
                 raise ManifestError(f"{split_dir}: missing split folder")
-            for defect_dir in sorted(p for p in split_dir.iterdir() if p.is_dir()):
+            for defect_dir in subfolders(split_dir):
                 defect = defect_dir.name
                 label = int(defect != NORMAL)
                 if split == "train" and label:

@@ -50,6 +50,7 @@ from hgad.model.network import HGADModel
 from hgad.runtime.atomic import replace_atomically
 from hgad.runtime.config import Settings
 from hgad.runtime.provenance import provenance
+from hgad.runtime.result_warnings import ResultWarning
 
 
 def checked_cache(folder, manifest_path, split: str, rows: int) -> list[np.ndarray]:
@@ -214,7 +215,8 @@ def _or_nan(metrics, names: tuple[str, ...], scores: np.ndarray, labels: np.ndar
         return metrics(scores, labels)
     anomalous = int(np.count_nonzero(labels))
     warnings.warn(f"{what}: {anomalous} anomalous of {np.size(labels)}; the {kind} metrics need"
-                  " both normal and anomalous ones and are NaN (n/a in the tables)", stacklevel=3)
+                  " both normal and anomalous ones and are NaN (n/a in the tables)", ResultWarning,
+                  stacklevel=3)
     return dict.fromkeys(names, math.nan)
 
 

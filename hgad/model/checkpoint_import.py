@@ -24,13 +24,12 @@ that holds anything but tensors and plain containers is refused.
 from __future__ import annotations
 
 import os
-import pickle
 import re
 from collections.abc import Mapping, Sequence
 
 import torch
 
-from hgad.model.model_file import save_model_file
+from hgad.model.model_file import load_plain, save_model_file
 from hgad.model.network import HGADModel
 
 PRIOR_KEYS = {"mus": "mu", "mu_deltas": "delta", "phi_inters": "phi_inter",
@@ -45,12 +44,7 @@ class CheckpointFormatError(ValueError):
 
 def read_original(src: str | os.PathLike) -> dict:
     """The reference-code checkpoint ``src`` as a dict, loaded safely (``weights_only``)."""
-    try:
-        state = torch.load(src, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        raise CheckpointFormatError(
-            f"{src}: refused to load (only tensors and plain containers are allowed, "
-            f"torch.load(weights_only=True)): {error}") from error
+    state = load_plain(src, "a checkpoint of the reference code", error=CheckpointFormatError)
     if not isinstance(state, Mapping):
         raise CheckpointFormatError(f"{src}: expected a dict, found {type(state).__name__}")
     for key in REQUIRED_KEYS:

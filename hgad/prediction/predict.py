@@ -6,12 +6,23 @@ training saw them, flow and prior, and scoring with the inductive (``train_max``
 :mod:`hgad.prediction.inference`. The category is the one given, or the predicted one: the category
 whose prior gives the image's latents the highest per-dimension log-likelihood summed over positions
 and levels. Its confidence is the softmax over categories of those sums.
+
+Nothing is scored before every input is known to be usable: the model file is loaded and checked,
+the output folder is created, and every image is decoded in full (a first pass that decodes each
+image and lets it go, so memory holds one image at a time; the scoring pass decodes them again).
+A bad input is one ``ValueError`` naming it. Maps and overlays are written into a hidden folder
+inside the output folder and moved into ``maps/`` and ``overlays/`` only once every image is
+scored, then ``scores.csv`` is written: a failed run leaves none of them.
 """
 
 from __future__ import annotations
 
 import glob
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +32,7 @@ from PIL import Image
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from hgad.data.checks import decoded_size
 from hgad.data.folders import IMAGE_SUFFIXES
 from hgad.evaluation.conditioning import class_scores
 from hgad.evaluation.score import KINDS, anomaly_maps, image_scores
@@ -32,23 +44,62 @@ from hgad.model.prior import log_likelihood, negative_entropy
 from hgad.prediction.inference import FEATURE_FIELDS, normalizer_from_record, tensor_digest
 from hgad.runtime.atomic import replace_atomically
 from hgad.runtime.config import FeatureSettings
+from hgad.runtime.fingerprint import is_hidden
 
 COLUMNS = ["image", "category", "predicted_category", "confidence", "score", "threshold",
            "anomalous"]
+OUTPUT_FOLDERS = ("maps", "overlays")
 
 
 def find_images(spec: str) -> tuple[list[Path], Path]:
-    """(image files, their root) of a folder (searched recursively) or a glob pattern."""
+    """(image files, their root) of a folder (searched recursively) or a glob pattern; hidden
+    files and folders are skipped (a glob's wildcards skip them too)."""
     folder = Path(spec)
     if folder.is_dir():
         files = sorted(p for p in folder.rglob("*")
-                       if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+                       if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+                       and not any(is_hidden(part) for part in p.relative_to(folder).parts))
     else:
         files = sorted(Path(p) for p in glob.glob(spec, recursive=True) if Path(p).is_file())
         folder = Path(os.path.commonpath([p.parent for p in files])) if files else folder
     if not files:
         raise FileNotFoundError(f"{spec}: no image files ({', '.join(IMAGE_SUFFIXES)})")
     return files, folder
+
+
+def check_images(paths: list[Path]) -> None:
+    """Decode every image in full and let it go: ``ValueError`` naming the first that cannot be
+    decoded."""
+    for path in tqdm(paths, desc="check images", unit="image"):
+        _, problem = decoded_size(str(path))
+        if problem:
+            raise ValueError(problem)
+
+
+def output_folder(out_dir: str | os.PathLike) -> Path:
+    """``out_dir``, created (with its parents) unless it exists; ``ValueError`` if it is a file."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"{out_dir}: --out names a file; give a folder for the predictions")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return out_dir
+
+
+@contextmanager
+def staged_outputs(out_dir: Path) -> Iterator[Path]:
+    """A hidden folder inside ``out_dir`` holding empty :data:`OUTPUT_FOLDERS`: on a normal exit
+    their files are moved into ``out_dir``'s, and the folder is removed in any case."""
+    staging = Path(tempfile.mkdtemp(prefix=".predict-", dir=out_dir))
+    try:
+        for name in OUTPUT_FOLDERS:
+            (staging / name).mkdir()
+        yield staging
+        for name in OUTPUT_FOLDERS:
+            (out_dir / name).mkdir(exist_ok=True)
+            for path in sorted((staging / name).iterdir()):
+                os.replace(path, out_dir / name / path.name)
+    finally:
+        shutil.rmtree(staging)
 
 
 def output_stem(path: Path, root: Path) -> str:
@@ -110,13 +161,6 @@ def thresholds(record: dict, threshold: float | None, fpr: float) -> dict[str, f
             for name, entry in record["categories"].items()}
 
 
-def _save_npy(path: Path, array: np.ndarray) -> None:
-    def write(tmp: Path) -> None:
-        with open(tmp, "wb") as handle:
-            np.save(handle, array)
-    replace_atomically(path, write)
-
-
 def overlay(image: np.ndarray, anomaly: np.ndarray, threshold: float) -> Image.Image:
     """The image (float RGB [S, S, 3]) half covered by the map in the jet colours, scaled so
     that red means at or above the decision threshold."""
@@ -153,6 +197,9 @@ def predict(model_path: str | os.PathLike, images: str, out_dir: str | os.PathLi
     if category is not None and category not in names:
         raise ValueError(f"--category {category!r}: {model_path} knows only {names}")
     fixed = None if category is None else names.index(category)
+    paths, root = find_images(images)
+    out_dir = output_folder(out_dir)
+    check_images(paths)
     backbone = _backbone(recorded, model_path, device)
     settings = FeatureSettings(**{key: recorded[key] for key in FEATURE_FIELDS if key != "dtype"},
                                batch_size=batch_size, num_workers=0)
@@ -161,11 +208,9 @@ def predict(model_path: str | os.PathLike, images: str, out_dir: str | os.PathLi
     limits = thresholds(record, threshold, fpr)
     msk_size, sigma = record["scoring"]["msk_size"], record["scoring"]["gaussian_sigma"]
     dtype = getattr(torch, recorded["dtype"])
-    paths, root = find_images(images)
-    out_dir = Path(out_dir)
     loader = DataLoader(ImageFiles([str(p) for p in paths], settings), batch_size=batch_size)
     rows, start = [], 0
-    with torch.inference_mode():
+    with torch.inference_mode(), staged_outputs(out_dir) as staging:
         for batch in tqdm(loader, desc="predict", unit="batch"):
             features = [f.to(dtype).to(torch.float32) for f in
                         multiscale_features(backbone, batch.to(device), settings.levels)]
@@ -180,10 +225,9 @@ def predict(model_path: str | os.PathLike, images: str, out_dir: str | os.PathLi
             for i, (path, score) in enumerate(zip(paths[start:start + len(batch)],
                                                   image_scores(anomaly), strict=True)):
                 name, stem = names[int(used[i])], output_stem(path, root)
-                _save_npy(out_dir / "maps" / f"{stem}.npy", anomaly[i])
-                picture = overlay(display_image(str(path), msk_size), anomaly[i], limits[name])
-                replace_atomically(out_dir / "overlays" / f"{stem}.png",
-                                   lambda tmp, p=picture: p.save(tmp, format="PNG"))
+                np.save(staging / "maps" / f"{stem}.npy", anomaly[i])
+                overlay(display_image(str(path), msk_size), anomaly[i], limits[name]).save(
+                    staging / "overlays" / f"{stem}.png", format="PNG")
                 rows.append({"image": str(path), "category": name,
                              "predicted_category": names[int(predicted[i])],
                              "confidence": float(confidence[i, predicted[i]]),

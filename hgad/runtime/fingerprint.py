@@ -29,6 +29,12 @@ SCORING_CODE = ("model/network.py", "model/flow.py", "model/prior.py", "features
                 "evaluation/conditioning.py", "evaluation/knn.py", "evaluation/maps.py")
 
 
+def is_hidden(name: str) -> bool:
+    """Whether a file or folder name is hidden (``.DS_Store``, a Mac's ``._000.png`` companions,
+    Snakemake's ``.snakemake_timestamp``): skipped by the fingerprints and every dataset index."""
+    return name.startswith(".")
+
+
 def file_stamp(path: str | os.PathLike) -> str:
     """``<bytes>-<mtime_ns>`` of a file; ``missing`` when there is none."""
     try:
@@ -39,12 +45,12 @@ def file_stamp(path: str | os.PathLike) -> str:
 
 
 def _stamps(folder: str) -> list[tuple[str, int, int]]:
-    """(path, bytes, mtime_ns) of every file under ``folder``; hidden names are skipped
-    (Snakemake's ``.snakemake_timestamp``, ``.DS_Store``)."""
+    """(path, bytes, mtime_ns) of every file under ``folder``, hidden ones skipped
+    (:func:`is_hidden`)."""
     stamps = []
     with os.scandir(folder) as entries:
         for entry in entries:
-            if entry.name.startswith("."):
+            if is_hidden(entry.name):
                 continue
             if entry.is_dir():
                 stamps += _stamps(entry.path)

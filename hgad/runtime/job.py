@@ -1,4 +1,5 @@
-"""The preamble of the workflow's rule scripts (workflow/scripts/): log, threads, settings, GPU.
+"""The preamble of the workflow's rule scripts (workflow/scripts/): log, warnings, threads,
+settings, GPU.
 
 Nothing here depends on Snakemake: the functions take the ``snakemake`` object a rule script is
 given and read only its ``log``, ``threads`` and ``params.settings``.
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from hgad.runtime.config import Settings, settings_from_config
 from hgad.runtime.gpu import claim_gpu
+from hgad.runtime.result_warnings import record_result_warnings
 
 if TYPE_CHECKING:
     import torch
@@ -22,8 +24,11 @@ WEIGHTS_CACHE = "resources/huggingface"  # the Hugging Face cache, on the nodes'
 
 
 def redirect_log(snakemake) -> None:
-    """Send stderr (warnings, progress bars, tracebacks) to the rule's log file."""
+    """Send stderr (warnings, progress bars, tracebacks) to the rule's log file; warnings that
+    change what a result means also go to the file the end of the run prints
+    (:func:`hgad.runtime.result_warnings.record_result_warnings`)."""
     sys.stderr = open(snakemake.log[0], "w")  # open for the job's lifetime
+    record_result_warnings(snakemake.log[0])
 
 
 def use_weights_cache(offline: bool) -> None:

@@ -40,6 +40,7 @@ from hgad.runtime.atomic import replace_atomically
 from hgad.runtime.config import Settings
 from hgad.runtime.device import float32_matmuls
 from hgad.runtime.fingerprint import training_code_digest
+from hgad.runtime.result_warnings import ResultWarning
 from hgad.training.schedule import learning_rate
 from hgad.training.warm_start import file_sha256, load_init
 
@@ -271,12 +272,13 @@ def _resume(checkpoint_path: Path, fingerprint: str, model: HGADModel,
         bad = checkpoint_path.with_name(checkpoint_path.name + ".bad")
         os.replace(checkpoint_path, bad)
         warnings.warn(f"{checkpoint_path} is unreadable ({error}); set aside as {bad}, training "
-                      "from scratch", stacklevel=3)
+                      "from scratch", ResultWarning, stacklevel=3)
         return 0, 0
     if state["fingerprint"] != fingerprint:
         differing = _differences(json.loads(state["fingerprint"]), json.loads(fingerprint))
         warnings.warn(f"{checkpoint_path} was made with other settings or inputs (differing: "
-                      f"{', '.join(differing)}); training from scratch", stacklevel=3)
+                      f"{', '.join(differing)}); training from scratch", ResultWarning,
+                      stacklevel=3)
         return 0, 0
     model.load_state_dict(state["model"])
     for optimiser, optimiser_state in zip(optimisers, state["optimisers"], strict=True):

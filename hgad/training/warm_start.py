@@ -28,10 +28,10 @@ def load_init(path: str | os.PathLike, model: HGADModel) -> None:
     """
     if not Path(path).is_file():
         raise FileNotFoundError(f"train.init: model file {path} does not exist")
-    state = read_model_file(path)
-    if "hparams" not in state or "model" not in state:
-        raise ValueError(f"train.init: {path} is not a model file of hgad train or hgad "
-                         "import-checkpoint (no 'hparams'/'model')")
+    try:
+        state = read_model_file(path)
+    except ValueError as error:
+        raise ValueError(f"train.init: {error}") from error
     found, wanted = state["hparams"], model.hparams
     if found["class_names"] != wanted["class_names"]:
         raise ValueError(f"train.init: {path} was trained on categories {found['class_names']}, "
