@@ -1,8 +1,9 @@
 """Typed settings built from the validated configuration.
 
-The YAML configuration is validated against ``hgad/resources/config.schema.yaml`` (which also
-fills defaults: the schema is the one place for defaults) before anything runs; these
-dataclasses give the package typed access to it.
+The YAML configuration is validated against ``hgad/resources/config.schema.yaml`` before
+anything runs. Missing keys are filled from its ``preset`` (``hgad/resources/preset_<name>.yaml``:
+``paper`` is empty, the schema's defaults being the paper's settings), then from the schema's
+defaults. These dataclasses give the package typed access to the result.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from urllib.parse import unquote, urlsplit
 
 import yaml
 
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "resources" / "config.schema.yaml"
+RESOURCES = Path(__file__).resolve().parents[1] / "resources"
+SCHEMA_PATH = RESOURCES / "config.schema.yaml"
 
 
 @dataclass(frozen=True)
@@ -148,8 +150,28 @@ def schema_default(dotted_key: str) -> Any:
     return node["default"]
 
 
+def preset_path(name: str) -> Path:
+    """The file holding the values of preset ``name`` (a value of the schema's ``preset``)."""
+    return RESOURCES / f"preset_{name}.yaml"
+
+
+def preset_values(name: str) -> dict[str, Any]:
+    """The settings preset ``name`` gives (sections features, model, ...; ``{}`` for paper)."""
+    return read_yaml(preset_path(name)) or {}
+
+
+def _fill_missing(config: dict[str, Any], values: dict[str, Any]) -> None:
+    """Copy into ``config`` each key of ``values`` it lacks, recursing into mappings."""
+    for key, value in values.items():
+        if key not in config:
+            config[key] = copy.deepcopy(value)
+        elif isinstance(config[key], dict) and isinstance(value, dict):
+            _fill_missing(config[key], value)
+
+
 def validate_config(config: dict[str, Any]) -> None:
-    """Validate ``config`` in place against the schema, filling defaults.
+    """Validate ``config`` in place against the schema, filling its preset's values, then the
+    schema's defaults, into the keys it lacks.
 
     Raises ``ValueError`` naming the offending key, e.g. ``train.lr: 'x' is not of type 'number'``
     or ``train: unknown key 'lr_typo'``.
@@ -157,6 +179,9 @@ def validate_config(config: dict[str, Any]) -> None:
     import jsonschema
 
     schema = load_schema()
+    preset = config.get("preset", schema["properties"]["preset"]["default"])
+    if preset in schema["properties"]["preset"]["enum"]:
+        _fill_missing(config, preset_values(preset))
     validator_cls = _defaults_filling(jsonschema.Draft202012Validator)
     errors = sorted(validator_cls(schema).iter_errors(config), key=lambda e: list(e.path))
     problems = [_describe(e) for e in errors] or _dataset_problems(config["datasets"])
