@@ -18,6 +18,7 @@ from hgad.runtime.config import (
     preset_values,
     schema_default,
     settings_from_config,
+    typed_overrides,
     validate_config,
 )
 
@@ -127,3 +128,10 @@ def test_the_demo_config_is_its_preset_with_its_data():
         if isinstance(values, dict):
             assert values.items() <= demo[section].items(), section
     assert demo["device"] == "cpu" and demo["demo"]["n_train"] == 60
+
+
+def test_snakemake_config_overrides_are_typed_as_yaml():
+    # what Snakemake's parser makes of --config seeds=[0,1] 'train={lr: 1.0e-4}' device=cpu
+    parsed = {"seeds": ["0", "1"], "train": {"lr": "1.0e-4", "compile": "true"}, "device": "cpu"}
+    assert typed_overrides(parsed) == {"seeds": [0, 1], "train": {"lr": 1e-4, "compile": True},
+                                       "device": "cpu"}

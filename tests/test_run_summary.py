@@ -85,8 +85,14 @@ def test_check_config_prints_the_summary(tmp_path, capsys):
 
 @pytest.mark.workflow
 def test_a_workflow_run_prints_the_summary_once(tmp_path):
-    result = run_workflow(tmp_path, TINY, "results/demo/manifest.csv")  # two jobs
+    """Two jobs; the summary shows the precedence preset < the file < --config."""
+    config = {**TINY, "preset": "demo"}  # the file: 2 meta-epochs, 1 coupling layer
+    result = run_workflow(tmp_path, config, "results/demo/manifest.csv",
+                          "--config", "train={'meta_epochs': 9}")
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
-    assert output.count("settings: preset paper (no `preset` key: the default)") == 1
+    assert output.count("settings: preset demo\n") == 1
+    assert "epochs     9 meta-epochs x 1 sub-epochs" in output  # --config over the file
+    assert "flows      1 coupling layers" in output  # the file over the preset
+    assert "precision  train bf16, evaluate bf16" in output  # the preset over the defaults
     assert "demo: 12 training / 12 test images" in output

@@ -137,6 +137,23 @@ def read_yaml(path: str | Path) -> Any:
         return yaml.load(handle, Loader=_StrictLoader)
 
 
+def typed_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
+    """Snakemake's ``--config`` overrides with each text inside a list or mapping read as YAML.
+
+    Snakemake types a top-level value (``seeds=3``) but reads a list or mapping with YAML's
+    base loader, every value inside as text (``seeds=[0,1]`` gives ``["0", "1"]``).
+    """
+    def typed(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: typed(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [typed(item) for item in value]
+        return yaml.safe_load(value) if isinstance(value, str) else value
+
+    return {key: typed(value) if isinstance(value, (dict, list)) else value
+            for key, value in overrides.items()}
+
+
 def load_schema() -> dict[str, Any]:
     """The configuration schema (hgad/resources/config.schema.yaml), read strictly."""
     return read_yaml(SCHEMA_PATH)

@@ -12,9 +12,16 @@ os.environ.update(
 )
 
 from snakemake.exceptions import WorkflowError
+from snakemake.utils import update_config
 
 from hgad.reporting.run_summary import settings_summary
-from hgad.runtime.config import archive_name, read_yaml, source_urls, validate_config
+from hgad.runtime.config import (
+    archive_name,
+    read_yaml,
+    source_urls,
+    typed_overrides,
+    validate_config,
+)
 from hgad.runtime.fingerprint import (
     EXTRACTION_CODE,
     SCORING_CODE,
@@ -36,11 +43,13 @@ if not workflow.config_settings.configfiles:
     configfile: CONFIG_FILES[0]
 
 
-# Snakemake's YAML loader keeps the last of a duplicated key: read each file again, strictly.
-# A mistake in the configuration stops the run with its message alone (no traceback).
+# Snakemake's YAML loader keeps the last of a duplicated key: read each file again, strictly;
+# and it reads the values inside a --config list or mapping as text: type them. A mistake in the
+# configuration stops the run with its message alone (no traceback).
 try:
     for path in CONFIG_FILES:
         read_yaml(path)
+    update_config(config, typed_overrides(workflow.config_settings.config))
     # The configuration as given (before its preset and defaults fill it in), for the summary.
     GIVEN_CONFIG = copy.deepcopy(config)
     validate_config(config)
