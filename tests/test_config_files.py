@@ -135,3 +135,10 @@ def test_snakemake_config_overrides_are_typed_as_yaml():
     parsed = {"seeds": ["0", "1"], "train": {"lr": "1.0e-4", "compile": "true"}, "device": "cpu"}
     assert typed_overrides(parsed) == {"seeds": [0, 1], "train": {"lr": 1e-4, "compile": True},
                                        "device": "cpu"}
+
+
+def test_a_config_that_is_not_a_mapping_is_refused(tmp_path):
+    path = tmp_path / "list.yaml"
+    path.write_text("- train\n- lr\n")
+    with pytest.raises(ValueError, match="must be a mapping of keys to values, not a list"):
+        load_config(path)

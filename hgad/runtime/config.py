@@ -195,6 +195,9 @@ def validate_config(config: dict[str, Any]) -> None:
     """
     import jsonschema
 
+    if not isinstance(config, dict):
+        raise ValueError("invalid configuration: it must be a mapping of keys to values, "
+                         f"not a {type(config).__name__}")
     schema = load_schema()
     preset = config.get("preset", schema["properties"]["preset"]["default"])
     if preset in schema["properties"]["preset"]["enum"]:
