@@ -125,8 +125,11 @@ def _readme(args) -> None:
 
 
 def _check_config(args) -> None:
-    load_config(args.config)
-    print(f"{args.config}: valid")
+    from hgad.reporting.run_summary import settings_summary
+    from hgad.runtime.config import read_yaml
+
+    summary = settings_summary(read_yaml(args.config) or {})
+    print(f"{args.config}: valid\n{summary}")
 
 
 def _check_sources(args) -> None:

@@ -70,6 +70,15 @@ def create_classifier(name: str, weights: str) -> nn.Module:
     return model.eval()
 
 
+def stage_shape(name: str, out_index: int) -> tuple[int, int]:
+    """(channels, stride) of stage ``out_index`` of timm model ``name``, from its
+    ``feature_info`` (built on the meta device: no weights, no memory)."""
+    with torch.device("meta"):
+        model = timm.create_model(name, pretrained=False, features_only=True,
+                                  out_indices=[out_index])
+    return model.feature_info.channels()[0], model.feature_info.reduction()[0]
+
+
 def create_backbone(name: str, weights: str, out_index: int) -> nn.Module:
     """The feature extractor: one stage (``out_index``) of ``name``, frozen, in eval mode.
 

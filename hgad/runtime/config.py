@@ -1,8 +1,9 @@
 """Typed settings built from the validated configuration.
 
-The YAML configuration is validated against ``hgad/resources/config.schema.yaml`` (which also
-fills defaults: the schema is the one place for defaults) before anything runs; these
-dataclasses give the package typed access to it.
+The YAML configuration is validated against ``hgad/resources/config.schema.yaml`` before
+anything runs. Missing keys are filled from its ``preset`` (``hgad/resources/preset_<name>.yaml``:
+``paper`` is empty, the schema's defaults being the paper's settings), then from the schema's
+defaults. These dataclasses give the package typed access to the result.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from urllib.parse import unquote, urlsplit
 
 import yaml
 
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "resources" / "config.schema.yaml"
+RESOURCES = Path(__file__).resolve().parents[1] / "resources"
+SCHEMA_PATH = RESOURCES / "config.schema.yaml"
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,23 @@ def read_yaml(path: str | Path) -> Any:
         return yaml.load(handle, Loader=_StrictLoader)
 
 
+def typed_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
+    """Snakemake's ``--config`` overrides with each text inside a list or mapping read as YAML.
+
+    Snakemake types a top-level value (``seeds=3``) but reads a list or mapping with YAML's
+    base loader, every value inside as text (``seeds=[0,1]`` gives ``["0", "1"]``).
+    """
+    def typed(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: typed(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [typed(item) for item in value]
+        return yaml.safe_load(value) if isinstance(value, str) else value
+
+    return {key: typed(value) if isinstance(value, (dict, list)) else value
+            for key, value in overrides.items()}
+
+
 def load_schema() -> dict[str, Any]:
     """The configuration schema (hgad/resources/config.schema.yaml), read strictly."""
     return read_yaml(SCHEMA_PATH)
@@ -148,15 +167,41 @@ def schema_default(dotted_key: str) -> Any:
     return node["default"]
 
 
+def preset_path(name: str) -> Path:
+    """The file holding the values of preset ``name`` (a value of the schema's ``preset``)."""
+    return RESOURCES / f"preset_{name}.yaml"
+
+
+def preset_values(name: str) -> dict[str, Any]:
+    """The settings preset ``name`` gives (sections features, model, ...; ``{}`` for paper)."""
+    return read_yaml(preset_path(name)) or {}
+
+
+def _fill_missing(config: dict[str, Any], values: dict[str, Any]) -> None:
+    """Copy into ``config`` each key of ``values`` it lacks, recursing into mappings."""
+    for key, value in values.items():
+        if key not in config:
+            config[key] = copy.deepcopy(value)
+        elif isinstance(config[key], dict) and isinstance(value, dict):
+            _fill_missing(config[key], value)
+
+
 def validate_config(config: dict[str, Any]) -> None:
-    """Validate ``config`` in place against the schema, filling defaults.
+    """Validate ``config`` in place against the schema, filling its preset's values, then the
+    schema's defaults, into the keys it lacks.
 
     Raises ``ValueError`` naming the offending key, e.g. ``train.lr: 'x' is not of type 'number'``
     or ``train: unknown key 'lr_typo'``.
     """
     import jsonschema
 
+    if not isinstance(config, dict):
+        raise ValueError("invalid configuration: it must be a mapping of keys to values, "
+                         f"not a {type(config).__name__}")
     schema = load_schema()
+    preset = config.get("preset", schema["properties"]["preset"]["default"])
+    if preset in schema["properties"]["preset"]["enum"]:
+        _fill_missing(config, preset_values(preset))
     validator_cls = _defaults_filling(jsonschema.Draft202012Validator)
     errors = sorted(validator_cls(schema).iter_errors(config), key=lambda e: list(e.path))
     problems = [_describe(e) for e in errors] or _dataset_problems(config["datasets"])

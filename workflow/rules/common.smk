@@ -1,6 +1,8 @@
 """Configuration (validated before any job runs), input functions and wildcard constraints."""
 
+import copy
 import os
+import sys
 from pathlib import Path
 
 # Jobs import the hgad package from this checkout, also inside a --sdm conda environment and on
@@ -9,7 +11,17 @@ os.environ.update(
     PYTHONPATH=os.pathsep.join(filter(None, [workflow.basedir, os.getenv("PYTHONPATH")]))
 )
 
-from hgad.runtime.config import archive_name, source_urls, validate_config
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import update_config
+
+from hgad.reporting.run_summary import settings_summary
+from hgad.runtime.config import (
+    archive_name,
+    read_yaml,
+    source_urls,
+    typed_overrides,
+    validate_config,
+)
 from hgad.runtime.fingerprint import (
     EXTRACTION_CODE,
     SCORING_CODE,
@@ -23,12 +35,31 @@ EXTRACTION_DIGEST = code_digest(EXTRACTION_CODE)
 SCORING_DIGEST = code_digest(SCORING_CODE)
 
 
+CONFIG_FILES = workflow.config_settings.configfiles or [
+    Path(workflow.basedir) / "config" / "config.yaml"
+]
 if not workflow.config_settings.configfiles:
 
-    configfile: Path(workflow.basedir) / "config" / "config.yaml"
+    configfile: CONFIG_FILES[0]
 
 
-validate_config(config)
+# Snakemake's YAML loader keeps the last of a duplicated key: read each file again, strictly;
+# and it reads the values inside a --config list or mapping as text: type them. A mistake in the
+# configuration stops the run with its message alone (no traceback).
+try:
+    for path in CONFIG_FILES:
+        read_yaml(path)
+    update_config(config, typed_overrides(workflow.config_settings.config))
+    # The configuration as given (before its preset and defaults fill it in), for the summary.
+    GIVEN_CONFIG = copy.deepcopy(config)
+    validate_config(config)
+except ValueError as error:
+    raise WorkflowError(str(error)) from None
+
+
+onstart:
+    print(settings_summary(GIVEN_CONFIG), file=sys.stderr)
+
 
 DATASETS = config["datasets"]
 SEEDS = config["seeds"]
