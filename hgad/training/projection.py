@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 # Flow training on the CPU, positions per second through all coupling layers of a level:
 # `bench/throughput.py bench` on 2026-11-29 at commit 487bc59, an AMD EPYC with AVX-512 BF16 (no
-# AMX), 2 threads, nothing else running (README "Performance"). A CPU without native bfloat16
+# AMX), 2 threads, nothing else running (docs/performance.md). A CPU without native bfloat16
 # runs bf16 slower than fp32. bench/scale.py's paper-shape rehearsal (2026-11-29, the same 2
 # cores under a load average of 9 to 20) ran about 20x slower per multiply-add.
 MEASURED_POSITIONS_PER_S: Mapping[str, float] = {"fp32": 21_877, "bf16": 47_560}
