@@ -20,8 +20,8 @@ from packaging.utils import canonicalize_name
 REPO = Path(__file__).resolve().parent.parent
 ROOT = "hgad-bench (pyproject.toml)"  # what the lock's "# via" comments call this project
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
-# uv's target triples of the platforms docs/install.md's table lists as resolved (and this one). torch
-# 2.14.1 has macOS wheels for 14+ only; uv assumes an older macOS unless told.
+# uv's target triples of the platforms docs/install.md's table lists as resolved (and this
+# one). torch 2.14.1 has macOS wheels for 14+ only; uv assumes an older macOS unless told.
 PLATFORMS = {
     "macOS arm64": ("aarch64-apple-darwin", {"MACOSX_DEPLOYMENT_TARGET": "14.0"},
                     {"sys_platform": "darwin", "platform_system": "Darwin",
