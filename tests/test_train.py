@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import math
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -101,16 +103,20 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, trained, caches, manifes
     run_train(run, caches, manifest_path, tiny_settings, on_meta_epoch_end=done.append)
     assert done == [1, 2]  # resumed after meta-epoch 0, not restarted
     _assert_same_state(_state(run.model), _state(trained.model))
-    assert run.log.read_text() == trained.log.read_text()
+    assert run.log.read_bytes() == trained.log.read_bytes()  # line endings included
 
 
 def test_rerun_of_a_finished_run_with_the_same_inputs_keeps_model_and_log(
-        tmp_path, trained, caches, manifest_path, tiny_settings):
+        tmp_path, trained, caches, manifest_path, tiny_settings, monkeypatch, capfd):
     run = Run.at(tmp_path / "copy")
     shutil.copytree(trained.folder, run.folder)
     done = []
-    run_train(run, caches, manifest_path, tiny_settings, on_meta_epoch_end=done.append)
+    # as in a workflow job, whose stderr is its log file (hgad.runtime.job.redirect_log)
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    with pytest.warns(UserWarning, match=r"finished run .* reused, nothing left to train"):
+        run_train(run, caches, manifest_path, tiny_settings, on_meta_epoch_end=done.append)
     assert done == []
+    assert "reused, nothing left to train" in capfd.readouterr().err  # the console sees it
     _assert_same_state(_state(run.model), _state(trained.model))
     assert run.log.read_text() == trained.log.read_text()
 

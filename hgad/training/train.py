@@ -19,6 +19,7 @@ import math
 import os
 import pickle
 import shutil
+import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict
@@ -77,11 +78,12 @@ def _make_optimisers(model: HGADModel, settings: Settings) -> list[torch.optim.A
 
 
 def _truncate_log(path: Path, rows: int) -> None:
-    """Keep the header and the first ``rows`` rows (those covered by the checkpoint)."""
+    """Keep the header and the first ``rows`` rows (those covered by the checkpoint), bytes
+    untouched: their CRLF endings (the csv module's) stay those of the rows appended next."""
     if not path.exists():
         return
-    lines = path.read_text().splitlines(keepends=True)[: rows + 1]
-    path.write_text("".join(lines))
+    lines = path.read_bytes().splitlines(keepends=True)[: rows + 1]
+    path.write_bytes(b"".join(lines))
 
 
 def _train_step(model: HGADModel, level: int, optimiser: torch.optim.Optimizer,
@@ -176,6 +178,9 @@ def train(train_cache: str | os.PathLike, manifest_path: str | os.PathLike,
         load_init(tr.init, model)
     optimisers = _make_optimisers(model, settings)
     start_meta, log_rows = _resume(checkpoint_path, fingerprint, model, optimisers, device)
+    if start_meta == tr.meta_epochs:
+        _warn_on_console(f"{checkpoint_path} is a finished run of the same settings, features "
+                         "and training code: reused, nothing left to train")
     if start_meta == 0:
         shutil.rmtree(snapshot_dir, ignore_errors=True)
         with open(running_log, "w", newline="") as handle:
@@ -241,6 +246,15 @@ def train(train_cache: str | os.PathLike, manifest_path: str | os.PathLike,
                     epoch=tr.meta_epochs * tr.sub_epochs, snapshots=snapshots,
                     inference=inference)
     return model_path
+
+
+def _warn_on_console(message: str) -> None:
+    """A warning (in the job's log) that also reaches the console: a workflow job's stderr is
+    its log file (:func:`hgad.runtime.job.redirect_log`), so it is printed to the process's own
+    stderr too."""
+    warnings.warn(message, stacklevel=3)
+    if sys.stderr is not sys.__stderr__ and sys.__stderr__ is not None:
+        print(f"warning: {message}", file=sys.__stderr__, flush=True)
 
 
 def _differences(old: dict, new: dict) -> list[str]:
