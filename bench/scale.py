@@ -17,7 +17,7 @@
 3. Evaluation, in its own process: the real :func:`hgad.evaluation.evaluate.evaluate` of the test
    set (every metric, ``msk_size`` maps). Its flow has ``--eval-coupling-layers`` layers (fewer than
    the paper's keeps the run short); the time of the paper's flow is added back from one batch of
-   :func:`hgad.evaluation.score.level_maps` timed at both depths, times the number of batches.
+   :func:`hgad.model.maps.level_maps` timed at both depths, times the number of batches.
 
 Each phase's peak RSS is its process's own (``ru_maxrss``). From these figures it projects, per
 dataset, a full run's training iterations (meta_epochs x sub_epochs x ceil(N / batch_size)), CPU
@@ -219,7 +219,7 @@ def phase_train(workdir: Path, settings, iterations: int) -> dict:
     from hgad.features.cache import open_cache
     from hgad.model.model_file import save_model_file
     from hgad.model.network import HGADModel
-    from hgad.training.train import _make_optimisers, _train_step
+    from hgad.training.train import make_optimisers, train_step
 
     folder = workdir / EVALUATED
     names = class_names(read_manifest(folder / "manifest.csv"))
@@ -227,7 +227,7 @@ def phase_train(workdir: Path, settings, iterations: int) -> dict:
     torch.manual_seed(0)
     model = HGADModel([a.shape[1] for a in arrays], names,
                       **dataclasses.asdict(settings.model))
-    optimisers = _make_optimisers(model, settings)
+    optimisers = make_optimisers(model, settings)
     batch_size = settings.train.batch_size
     classes = torch.arange(batch_size) % len(names)
     levels = []
@@ -235,7 +235,7 @@ def phase_train(workdir: Path, settings, iterations: int) -> dict:
         def step(index: int, level=level, array=array, optimiser=optimiser) -> None:
             rows = np.arange(index * batch_size, (index + 1) * batch_size)
             features = torch.from_numpy(array[rows]).float()
-            _train_step(model, level, optimiser, features, classes, settings.train.lr,
+            train_step(model, level, optimiser, features, classes, settings.train.lr,
                         intra=True, settings=settings)
 
         step(0)  # warm-up
@@ -252,14 +252,14 @@ def phase_train(workdir: Path, settings, iterations: int) -> dict:
 
 
 def _forward(settings, workdir: Path, coupling_layers: int, repeats: int = 2) -> tuple[float, int]:
-    """(seconds, matmul FLOPs) of :func:`hgad.evaluation.score.level_maps` on one evaluation
+    """(seconds, matmul FLOPs) of :func:`hgad.model.maps.level_maps` on one evaluation
     batch."""
     import numpy as np
     import torch
 
     from hgad.data.manifest import class_names, read_manifest
-    from hgad.evaluation.score import level_maps
     from hgad.features.cache import open_cache
+    from hgad.model.maps import level_maps
     from hgad.model.network import HGADModel
 
     folder = workdir / EVALUATED

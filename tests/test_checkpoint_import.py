@@ -9,10 +9,11 @@ import torch
 from torch import nn
 
 from hgad.cli import main
-from hgad.evaluation.score import anomaly_maps, fit_normalizer, level_maps
 from hgad.model.checkpoint_import import CheckpointFormatError, import_checkpoint
+from hgad.model.maps import level_maps
 from hgad.model.model_file import load_model
 from hgad.model.network import HGADModel
+from hgad.model.normalization import anomaly_maps, fit_normalizer
 
 CPU = torch.device("cpu")
 HPARAMS = dict(channels=[6, 4], coupling_layers=2, clamp_alpha=1.9, pos_embed_dim=8,

@@ -12,7 +12,7 @@ rule baseline_knn:
         metrics_csv="results/{dataset}/baseline_knn/metrics.csv",
     params:
         settings={key: config[key] for key in ["evaluate", "knn", "device"]},
-        code=SCORING_DIGEST,
+        code=script_code("baseline_knn.py"),
     conda:
         "../../environment.yml"
     log:

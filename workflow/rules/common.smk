@@ -10,17 +10,14 @@ os.environ.update(
 )
 
 from hgad.runtime.config import archive_name, source_urls, validate_config
-from hgad.runtime.fingerprint import (
-    EXTRACTION_CODE,
-    SCORING_CODE,
-    code_digest,
-    folder_fingerprint,
-    training_code_digest,
-)
+from hgad.runtime.fingerprint import code_digest, folder_fingerprint
 
-# Digests of each stage's code, read once: rule params, so an edit reruns that stage.
-EXTRACTION_DIGEST = code_digest(EXTRACTION_CODE)
-SCORING_DIGEST = code_digest(SCORING_CODE)
+
+def script_code(script):
+    """The code digest of a rule script (in workflow/scripts/) and every hgad module it imports,
+    directly or not (hgad/runtime/fingerprint.py): a rule's `code` param, so an edit to any of
+    them reruns the rule and everything after it."""
+    return code_digest(Path(workflow.basedir) / "workflow" / "scripts" / script)
 
 
 if not workflow.config_settings.configfiles:

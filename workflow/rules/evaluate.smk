@@ -13,8 +13,7 @@ rule evaluate:
         maps=directory("results/{dataset}/seed{seed}/maps"),
     params:
         settings={key: config[key] for key in ['evaluate', 'device']},
-        # an edit to the scoring or metric code re-evaluates (hgad/runtime/fingerprint.py)
-        code=SCORING_DIGEST,
+        code=script_code("evaluate.py"),
     conda:
         "../../environment.yml"
     log:
@@ -38,7 +37,7 @@ rule evaluate_snapshots:
         "results/{dataset}/seed{seed}/snapshot_metrics.csv",
     params:
         settings={key: config[key] for key in ["evaluate", "device"]},
-        code=SCORING_DIGEST,
+        code=script_code("evaluate_snapshots.py"),
     conda:
         "../../environment.yml"
     log:

@@ -24,8 +24,7 @@ rule extract_features:
         dataset=one_of(set(DATASETS) - set(UNITED)),
     params:
         settings={key: config[key] for key in ['features', 'device']},
-        # an edit to the extraction code re-extracts (hgad/runtime/fingerprint.py)
-        code=EXTRACTION_DIGEST,
+        code=script_code("extract_features.py"),
     conda:
         "../../environment.yml"
     log:
