@@ -22,5 +22,7 @@ rule baseline_knn:
     threads: TORCH_THREADS
     resources:
         gpu=GPU_FOR_INFERENCE,
+        mem_mb=32000,  # the largest VisA category's float16 memory bank and its chunks
+        runtime=240,  # minutes
     script:
         "../scripts/baseline_knn.py"

@@ -35,8 +35,10 @@ UNITED = [name for name, spec in DATASETS.items() if spec["layout"] == "union"]
 UNPACKED = [name for name, spec in DATASETS.items()
             if not {"generate", "root"} & set(spec) and name not in UNITED]
 DOWNLOADED = [name for name in UNPACKED if "archive" not in DATASETS[name]]
-# Threads of each torch job (extraction, training, evaluation): 8, which Snakemake lowers to
-# --cores on a workstation; on a cluster it is the job's --cpus-per-task (no --cores needed).
+# Threads of each torch job (extraction, training, evaluation, baselines): 8, which Snakemake
+# lowers to --cores on a workstation; on a cluster it is the job's --cpus-per-task (no --cores
+# needed). Each torch rule declares its own memory (mem_mb), time (runtime) and GPUs too, so
+# every profile takes them; profiles hold only what is site-specific.
 TORCH_THREADS = 8
 # Extraction and evaluation hold a GPU only when the run may use one; training always asks.
 GPU_FOR_INFERENCE = 0 if config["device"] == "cpu" else 1

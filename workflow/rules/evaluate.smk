@@ -23,6 +23,8 @@ rule evaluate:
     threads: TORCH_THREADS
     resources:
         gpu=GPU_FOR_INFERENCE,
+        mem_mb=32000,
+        runtime=240,  # minutes
     script:
         "../scripts/evaluate.py"
 
@@ -47,5 +49,7 @@ rule evaluate_snapshots:
     threads: TORCH_THREADS
     resources:
         gpu=GPU_FOR_INFERENCE,
+        mem_mb=32000,
+        runtime=480,  # minutes: every snapshot
     script:
         "../scripts/evaluate_snapshots.py"

@@ -34,6 +34,8 @@ rule extract_features:
     threads: TORCH_THREADS
     resources:
         gpu=GPU_FOR_INFERENCE,
+        mem_mb=32000,
+        runtime=240,  # minutes
     script:
         "../scripts/extract_features.py"
 

@@ -28,5 +28,7 @@ rule train:
     threads: TORCH_THREADS
     resources:
         gpu=1,
+        mem_mb=32000,
+        runtime=1440,  # minutes: the paper schedule; a job cut short resumes from its checkpoint
     script:
         "../scripts/train.py"
