@@ -22,7 +22,8 @@ rule baseline_knn:
     threads: TORCH_THREADS
     resources:
         gpu=GPU_FOR_INFERENCE,
-        mem_mb=32000,  # the largest VisA category's float16 memory bank and its chunks
+        # the largest VisA category's float16 banks at 1024 px: 3.5 GiB peak (bench/scale.py)
+        mem_mb=16000,
         runtime=240,  # minutes
     script:
         "../scripts/baseline_knn.py"
