@@ -14,10 +14,12 @@ from hgad.runtime.fingerprint import code_digest, folder_fingerprint
 
 
 def script_code(script):
-    """The code digest of a rule script (in workflow/scripts/) and every hgad module it imports,
-    directly or not (hgad/runtime/fingerprint.py): a rule's `code` param, so an edit to any of
-    them reruns the rule and everything after it."""
-    return code_digest(Path(workflow.basedir) / "workflow" / "scripts" / script)
+    """The code digest of a rule script (in workflow/scripts/) and every module of this
+    checkout's hgad (the one its jobs import) it imports, directly or not
+    (hgad/runtime/fingerprint.py): a rule's `code` param, so an edit to any of them reruns the
+    rule and everything after it."""
+    basedir = Path(workflow.basedir)
+    return code_digest(basedir / "workflow" / "scripts" / script, basedir / "hgad")
 
 
 if not workflow.config_settings.configfiles:
