@@ -1,6 +1,7 @@
 """In a finished tiny run, an edit to code a stage reaches plans that stage and what follows it;
-an edit to code no stage reaches plans nothing. The run uses a copy of the checkout, whose
-modules the test edits (its jobs import that copy's hgad)."""
+an edit to code no stage reaches plans nothing; training forced to rerun says, on the console,
+that it reuses the finished checkpoint. The run uses a copy of the checkout, whose modules the
+test edits (its jobs import that copy's hgad)."""
 
 from __future__ import annotations
 
@@ -65,3 +66,8 @@ def test_an_edit_plans_the_stages_that_reach_it_and_no_others(tmp_path):
         assert _planned(checkout, workdir) == planned, name
         path.write_text(source)
     assert _planned(checkout, workdir) == {}
+
+    # training forced to rerun finds its checkpoint finished: reused, and the console says so
+    forced = _snakemake(checkout, workdir, "--forcerun", "train")
+    assert forced.returncode == 0, forced.stderr[-4000:]
+    assert "reused, nothing left to train" in forced.stdout + forced.stderr
