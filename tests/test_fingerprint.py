@@ -6,6 +6,8 @@ import os
 import shutil
 from pathlib import Path
 
+from file_tree import write_tree
+
 from hgad.data.manifest import make_manifest
 from hgad.runtime.fingerprint import (
     PACKAGE,
@@ -83,9 +85,7 @@ def _fake_package(root: Path) -> tuple[Path, Path]:
         "pkg/sub/c.py": "value = 1\n",
         "pkg/d.py": "value = 2\n",
     }
-    for name, text in files.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(text)
+    write_tree(root, files)
     return root / "pkg", root / "entry.py"
 
 

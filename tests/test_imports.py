@@ -7,6 +7,7 @@ import ast
 from pathlib import Path
 
 import pytest
+from file_tree import write_tree
 
 from hgad.runtime.fingerprint import PACKAGE
 
@@ -86,9 +87,7 @@ def test_the_checks_find_what_they_look_for(tmp_path):
         "evaluation/score.py": "from ..reporting import tables\n",
         "reporting/tables.py": "from hgad.training.train import _step\n",
     }
-    for name, text in files.items():
-        (package / name).parent.mkdir(parents=True, exist_ok=True)
-        (package / name).write_text(text)
+    write_tree(package, files)
     assert stage_violations(package) == [
         "hgad/evaluation/score.py:1 imports hgad.reporting",
         "hgad/training/train.py:2 imports hgad.prediction.inference",

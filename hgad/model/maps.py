@@ -9,6 +9,8 @@ Shapes: B images, K categories, per level l features [B, D, H_l, W_l].
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import torch
 
@@ -78,7 +80,7 @@ def class_scores(model: HGADModel, encoded: list[Encoded]) -> torch.Tensor:
 
 
 def cached_batches(arrays: list[np.ndarray], rows: np.ndarray, batch_size: int,
-                   device: torch.device):
+                   device: torch.device) -> Iterator[tuple[slice, list[torch.Tensor]]]:
     """Yield (slice into ``rows``, per-level float32 features [B, D, H_l, W_l] on ``device``) of
     the cached images ``rows``, ``batch_size`` at a time; ``arrays[l]`` is level l's cache
     [N, D, H_l, W_l]."""
