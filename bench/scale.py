@@ -17,9 +17,17 @@
 3. Evaluation, in its own process: the real :func:`hgad.evaluation.evaluate.evaluate` of the test
    set (every metric, ``msk_size`` maps). Its flow has ``--eval-coupling-layers`` layers (fewer than
    the paper's keeps the run short); the time of the paper's flow is added back from one batch of
-   :func:`hgad.evaluation.score.level_maps` timed at both depths, times the number of batches.
+   :func:`hgad.model.maps.level_maps` timed at both depths, times the number of batches.
 
-Each phase's peak RSS is its process's own (``ru_maxrss``). From these figures it projects, per
+4. The kNN baseline, in its own process: :func:`hgad.evaluation.knn.knn_level_maps` and
+   :func:`~hgad.evaluation.knn.knn_anomaly_maps` for the largest VisA category
+   (:data:`KNN_CATEGORY`: its memory banks built from that many training images, with the
+   config's ``knn.coreset_fraction``), scoring ``--knn-test-images`` test images; the banks are
+   built and timed once more alone, so that the category's time is projected as banks + its test
+   images x the time per test image.
+
+Each phase's peak RSS is its process's own (``ru_maxrss``: memory-mapped cache pages read
+included). From these figures it projects, per
 dataset, a full run's training iterations (meta_epochs x sub_epochs x ceil(N / batch_size)), CPU
 time, disk, the cost of scoring a snapshot every sub-epoch or every ``snapshot_every``, and, from
 the FLOP rate measured here, the FLOPs a GPU must deliver. Figures are printed as Markdown and
@@ -51,10 +59,13 @@ DATASETS = {
     "visa": (8659, 962, 1200, 12),
 }
 EVALUATED = "visa"
+# VisA's largest category (pcb3): training and test images, the kNN baseline's largest banks.
+KNN_CATEGORY = (905, 201)
 TINY = {"features": {"img_size": 64, "out_index": 2},
         "model": {"coupling_layers": 2, "pos_embed_dim": 8, "n_intra_centers": 2},
         "evaluate": {"msk_size": 16, "gaussian_sigma": 1}}
 TINY_DIVISOR = 200  # tiny image counts: the datasets' counts / TINY_DIVISOR (at least 2 each)
+PHASES = ("train", "evaluate", "knn")  # each measured in its own process
 TARGET_HOURS = 24  # the GPU FLOP rate is stated for training one dataset in this many hours
 GIB = 2**30
 
@@ -219,7 +230,7 @@ def phase_train(workdir: Path, settings, iterations: int) -> dict:
     from hgad.features.cache import open_cache
     from hgad.model.model_file import save_model_file
     from hgad.model.network import HGADModel
-    from hgad.training.train import _make_optimisers, _train_step
+    from hgad.training.train import make_optimisers, train_step
 
     folder = workdir / EVALUATED
     names = class_names(read_manifest(folder / "manifest.csv"))
@@ -227,7 +238,7 @@ def phase_train(workdir: Path, settings, iterations: int) -> dict:
     torch.manual_seed(0)
     model = HGADModel([a.shape[1] for a in arrays], names,
                       **dataclasses.asdict(settings.model))
-    optimisers = _make_optimisers(model, settings)
+    optimisers = make_optimisers(model, settings)
     batch_size = settings.train.batch_size
     classes = torch.arange(batch_size) % len(names)
     levels = []
@@ -235,8 +246,8 @@ def phase_train(workdir: Path, settings, iterations: int) -> dict:
         def step(index: int, level=level, array=array, optimiser=optimiser) -> None:
             rows = np.arange(index * batch_size, (index + 1) * batch_size)
             features = torch.from_numpy(array[rows]).float()
-            _train_step(model, level, optimiser, features, classes, settings.train.lr,
-                        intra=True, settings=settings)
+            train_step(model, level, optimiser, features, classes, settings.train.lr,
+                       intra=True, settings=settings)
 
         step(0)  # warm-up
         start = time.perf_counter()
@@ -252,14 +263,14 @@ def phase_train(workdir: Path, settings, iterations: int) -> dict:
 
 
 def _forward(settings, workdir: Path, coupling_layers: int, repeats: int = 2) -> tuple[float, int]:
-    """(seconds, matmul FLOPs) of :func:`hgad.evaluation.score.level_maps` on one evaluation
+    """(seconds, matmul FLOPs) of :func:`hgad.model.maps.level_maps` on one evaluation
     batch."""
     import numpy as np
     import torch
 
     from hgad.data.manifest import class_names, read_manifest
-    from hgad.evaluation.score import level_maps
     from hgad.features.cache import open_cache
+    from hgad.model.maps import level_maps
     from hgad.model.network import HGADModel
 
     folder = workdir / EVALUATED
@@ -312,12 +323,51 @@ def phase_evaluate(workdir: Path, settings, coupling_layers: int) -> dict:
             "forward_batch_flops_paper": paper_flops}
 
 
+def knn_category(tiny: bool) -> tuple[int, int]:
+    """(training, test) images of :data:`KNN_CATEGORY`; tiny divides them by TINY_DIVISOR."""
+    return tuple(max(2, n // TINY_DIVISOR) for n in KNN_CATEGORY) if tiny else KNN_CATEGORY
+
+
+def phase_knn(workdir: Path, settings, test_images: int, tiny: bool) -> dict:
+    """The kNN baseline on the largest category's training images: peak RSS, the banks' bytes
+    and seconds, seconds per test image, and the category's projected seconds."""
+    import numpy as np
+    import torch
+
+    from hgad.evaluation.knn import knn_anomaly_maps, knn_level_maps, memory_bank
+    from hgad.features.cache import open_cache
+
+    folder = workdir / EVALUATED
+    train_arrays, test_arrays = open_cache(folder / "train"), open_cache(folder / "test")
+    train_count, test_count = knn_category(tiny)
+    train_rows, test_rows = np.arange(train_count), np.arange(test_images)
+    ev, fraction, cpu = settings.evaluate, settings.knn.coreset_fraction, torch.device("cpu")
+    start = time.perf_counter()
+    level_maps = knn_level_maps(train_arrays, train_rows, test_arrays, test_rows, fraction,
+                                ev.batch_size, cpu)
+    knn_anomaly_maps(level_maps, ev.msk_size, ev.gaussian_sigma)
+    seconds = time.perf_counter() - start
+    peak = _peak_rss()
+    start = time.perf_counter()
+    banks = [memory_bank(array, train_rows, fraction, cpu) for array in train_arrays]
+    bank_seconds = time.perf_counter() - start
+    per_image = max(seconds - bank_seconds, 0) / test_images
+    return {"train_images": train_count, "test_images": test_count,
+            "scored_test_images": test_images, "coreset_fraction": fraction,
+            "bank_bytes": sum(bank.nbytes for bank in banks),
+            "bank_dtype": str(banks[0].dtype).removeprefix("torch."),
+            "bank_seconds": bank_seconds, "seconds_per_test_image": per_image,
+            "category_seconds": bank_seconds + per_image * test_count, "peak_rss": peak,
+            "threads": torch.get_num_threads()}
+
+
 def _child(phase: str, args) -> dict:
     """Run one phase in a new process (its own peak RSS); returns its figures."""
     out = Path(args.workdir) / f"{phase}.json"
     command = [sys.executable, __file__, "--workdir", args.workdir, "--config", args.config,
                "--iterations", str(args.iterations),
                "--eval-coupling-layers", str(args.eval_coupling_layers),
+               "--knn-test-images", str(args.knn_test_images),
                "--phase", phase, "--json", str(out)] + (["--tiny"] if args.tiny else [])
     subprocess.run(command, check=True)
     return json.loads(out.read_text())
@@ -387,6 +437,7 @@ def report(figures: dict) -> str:
               f"{e['seconds']:.0f} s at {figures['eval_coupling_layers']} coupling layer(s), "
               f"peak RSS {e['peak_rss'] / GIB:.2f} GiB; model file {p['model_bytes'] / 2**20:.0f}"
               " MiB.", "",
+              knn_line(figures["knn"]), "",
               "| dataset | images train / test | cache GB | iterations | train CPU h | "
               "GPU PFLOP | TFLOP/s for 24 h | eval CPU h | snapshots every 1 / 8: CPU h, GB |",
               "|---|---|---:|---:|---:|---:|---:|---:|---|"]
@@ -401,6 +452,16 @@ def report(figures: dict) -> str:
     return "\n".join(lines)
 
 
+def knn_line(knn: dict) -> str:
+    """The kNN baseline's figures as one sentence."""
+    return (f"kNN baseline, largest VisA category ({knn['train_images']} training images, "
+            f"coreset {knn['coreset_fraction']:g}): {knn['bank_dtype']} banks "
+            f"{knn['bank_bytes'] / 2**20:.0f} MiB built in {knn['bank_seconds']:.1f} s, "
+            f"{knn['seconds_per_test_image']:.1f} s per test image, "
+            f"{knn['category_seconds'] / 60:.0f} min for its {knn['test_images']} test images, "
+            f"peak RSS {knn['peak_rss'] / GIB:.2f} GiB.")
+
+
 def run(args) -> dict:
     settings = load_settings(args.config, args.tiny)
     shapes = feature_shapes(settings.features)
@@ -408,11 +469,12 @@ def run(args) -> dict:
     workdir = Path(args.workdir)
     load_before = os.getloadavg()[0]
     disk = prepare(workdir, settings, shapes, sizes, args.iterations)
-    train, evaluation = _child("train", args), _child("evaluate", args)
+    train, evaluation, knn = (_child(phase, args) for phase in PHASES)
     figures = {"conditions": f"{os.cpu_count()} CPU(s), load average {load_before:.1f} at the"
                              f" start and {os.getloadavg()[0]:.1f} at the end, {train['threads']}"
                              f" torch thread(s), {args.iterations} timed iteration(s) per level",
                "shapes": shapes, "disk": disk, "train": train, "evaluate": evaluation,
+               "knn": knn,
                "eval_coupling_layers": args.eval_coupling_layers,
                "projection": project(settings, sizes, disk, train, evaluation, shapes)}
     return figures
@@ -426,16 +488,21 @@ def main(argv: list[str] | None = None) -> dict:
                         help="timed training iterations per level (after one warm-up)")
     parser.add_argument("--eval-coupling-layers", type=int, default=1,
                         help="coupling layers of the evaluated flow (the paper's time is added)")
+    parser.add_argument("--knn-test-images", type=int, default=2,
+                        help="test images the kNN baseline scores (its time is projected)")
     parser.add_argument("--workdir", help="where the caches go (default: a temporary folder)")
     parser.add_argument("--keep", action="store_true", help="keep --workdir's files")
     parser.add_argument("--json", help="write the figures here")
-    parser.add_argument("--phase", choices=["train", "evaluate"], help=argparse.SUPPRESS)
+    parser.add_argument("--phase", choices=PHASES, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.phase:  # a child process of run()
         settings = load_settings(args.config, args.tiny)
-        figures = (phase_train(Path(args.workdir), settings, args.iterations)
-                   if args.phase == "train" else
-                   phase_evaluate(Path(args.workdir), settings, args.eval_coupling_layers))
+        workdir = Path(args.workdir)
+        figures = {"train": lambda: phase_train(workdir, settings, args.iterations),
+                   "evaluate": lambda: phase_evaluate(workdir, settings,
+                                                      args.eval_coupling_layers),
+                   "knn": lambda: phase_knn(workdir, settings, args.knn_test_images,
+                                            args.tiny)}[args.phase]()
     else:
         temporary = args.workdir is None
         args.workdir = args.workdir or tempfile.mkdtemp(prefix="hgad-scale-")

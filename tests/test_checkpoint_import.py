@@ -9,10 +9,11 @@ import torch
 from torch import nn
 
 from hgad.cli import main
-from hgad.evaluation.score import anomaly_maps, fit_normalizer, level_maps
 from hgad.model.checkpoint_import import CheckpointFormatError, import_checkpoint
+from hgad.model.maps import level_maps
 from hgad.model.model_file import load_model
 from hgad.model.network import HGADModel
+from hgad.model.normalization import anomaly_maps, fit_normalizer
 
 CPU = torch.device("cpu")
 HPARAMS = dict(channels=[6, 4], coupling_layers=2, clamp_alpha=1.9, pos_embed_dim=8,
@@ -30,7 +31,7 @@ def _trained_looking_model(class_names, seed=0) -> HGADModel:
     return model.eval()
 
 
-def _save_original(model: HGADModel, path, drop=None):
+def save_original(model: HGADModel, path, drop=None):
     """``model``'s weights in the layout of the reference code's ``save_model``."""
     def plist(tensors):
         return nn.ParameterList([nn.Parameter(t.detach().clone()) for t in tensors]).state_dict()
@@ -62,7 +63,7 @@ def _maps(model, arrays, classes):
 def test_imported_model_gives_identical_maps(tmp_path):
     names = ["bottle", "cable", "screw"]
     original = _trained_looking_model(names)
-    src = _save_original(original, tmp_path / "HGAD_mvtec_img.pt")
+    src = save_original(original, tmp_path / "HGAD_mvtec_img.pt")
     dst = tmp_path / "imported" / "model.pt"
     import_checkpoint(src, dst, names, coupling_layers=2, pos_embed_dim=8)
     imported = load_model(dst, CPU)
@@ -85,7 +86,7 @@ def test_imported_model_gives_identical_maps(tmp_path):
 def test_unsorted_class_names_are_stored_sorted(tmp_path):
     names = ["zipper", "bottle", "cable"]  # the reference code's index order
     original = _trained_looking_model(names, seed=2)
-    src = _save_original(original, tmp_path / "orig.pt")
+    src = save_original(original, tmp_path / "orig.pt")
     model = import_checkpoint(src, tmp_path / "model.pt", names, pos_embed_dim=8)
     assert model.class_names == ["bottle", "cable", "zipper"]
     arrays = _features(count=2)
@@ -99,7 +100,7 @@ def test_unsorted_class_names_are_stored_sorted(tmp_path):
 
 
 def test_wrong_class_count_and_settings(tmp_path):
-    src = _save_original(_trained_looking_model(["a", "b", "c"]), tmp_path / "orig.pt")
+    src = save_original(_trained_looking_model(["a", "b", "c"]), tmp_path / "orig.pt")
     with pytest.raises(CheckpointFormatError, match=r"has 3 classes.*but 2 class names"):
         import_checkpoint(src, tmp_path / "x.pt", ["a", "b"], pos_embed_dim=8)
     with pytest.raises(CheckpointFormatError, match="has 2 coupling layers.*is 12"):
@@ -114,14 +115,14 @@ def test_wrong_class_count_and_settings(tmp_path):
 
 @pytest.mark.parametrize("key", ["nfs", "mus", "mu_deltas", "phi_inters", "phi_intras"])
 def test_missing_key_is_named(tmp_path, key):
-    src = _save_original(_trained_looking_model(["a", "b"]), tmp_path / "orig.pt", drop=key)
+    src = save_original(_trained_looking_model(["a", "b"]), tmp_path / "orig.pt", drop=key)
     with pytest.raises(CheckpointFormatError, match=rf"orig\.pt: missing key '{key}'"):
         import_checkpoint(src, tmp_path / "x.pt", ["a", "b"], pos_embed_dim=8)
 
 
 def test_bad_shapes_are_named(tmp_path):
     model = _trained_looking_model(["a", "b"])
-    src = _save_original(model, tmp_path / "orig.pt")
+    src = save_original(model, tmp_path / "orig.pt")
     state = torch.load(src, weights_only=True)
     state["phi_intras"]["1"] = torch.zeros(2, 5)
     torch.save(state, src)
@@ -138,7 +139,7 @@ class Payload:
 
 def test_arbitrary_pickle_is_refused(tmp_path):
     src = tmp_path / "evil.pt"
-    state = torch.load(_save_original(_trained_looking_model(["a", "b"]), src), weights_only=True)
+    state = torch.load(save_original(_trained_looking_model(["a", "b"]), src), weights_only=True)
     state["extra"] = Payload()
     torch.save(state, src)
     torch.save({"nfs": [], "payload": Payload()}, tmp_path / "evil2.pt")
@@ -151,7 +152,7 @@ def test_arbitrary_pickle_is_refused(tmp_path):
 def test_cli_import_checkpoint(tmp_path, capsys):
     names = ["a", "b"]
     model = _trained_looking_model(names)
-    src = _save_original(model, tmp_path / "orig.pt")
+    src = save_original(model, tmp_path / "orig.pt")
     main(["import-checkpoint", str(src), str(tmp_path / "m.pt"), "--classes", *names,
           "--coupling-layers", "2", "--pos-embed-dim", "8", "--clamp-alpha", "1.9"])
     assert "2 coupling layers" in capsys.readouterr().out

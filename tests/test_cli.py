@@ -14,7 +14,7 @@ import pytest
 import torch
 import yaml
 from conftest import CATEGORIES, CPU, N_TEST_GOOD, TINY_CONFIG
-from test_checkpoint_import import _save_original
+from test_checkpoint_import import save_original
 
 from hgad.cli import DISTRIBUTION, build_parser, main
 from hgad.data.manifest import read_manifest
@@ -114,7 +114,7 @@ def test_extract_train_evaluate_import_checkpoint(tmp_path, config_file, manifes
         "num_anomalous"] == N_TEST_GOOD
     assert np.load(run / "maps" / "grass.npy").shape[1:] == (32, 32)
 
-    original = _save_original(model, tmp_path / "reference.pt")
+    original = save_original(model, tmp_path / "reference.pt")
     main(["import-checkpoint", str(original), str(tmp_path / "imported.pt"), "--manifest",
           str(manifest_path), "--pos-embed-dim", "8"])
     assert "2 levels" in capsys.readouterr().out

@@ -12,8 +12,8 @@ from conftest import CATEGORIES, CPU
 
 from hgad.evaluation.conditioning import VARIANTS, conditioned_level_maps
 from hgad.evaluation.evaluate import category_maps, evaluate, load_test_set, map_metrics
-from hgad.evaluation.score import KINDS, level_maps
 from hgad.features.cache import open_cache
+from hgad.model.maps import KINDS, level_maps
 from hgad.model.model_file import load_model
 from hgad.model.network import HGADModel
 

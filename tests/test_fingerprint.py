@@ -6,16 +6,14 @@ import os
 import shutil
 from pathlib import Path
 
-import pytest
+from file_tree import write_tree
 
-import hgad
 from hgad.data.manifest import make_manifest
 from hgad.runtime.fingerprint import (
-    EXTRACTION_CODE,
-    SCORING_CODE,
-    TRAINING_CODE,
+    PACKAGE,
     code_digest,
     folder_fingerprint,
+    imported_modules,
     training_code_digest,
 )
 
@@ -75,30 +73,73 @@ def test_manifest_rows_carry_the_file_fingerprints(tmp_path):
     assert after["fingerprint"][1] != before["fingerprint"][1]
 
 
-def test_training_code_digest_follows_each_training_module(tmp_path, monkeypatch):
+def _fake_package(root: Path) -> tuple[Path, Path]:
+    """(package, entry script): the script imports pkg.a; pkg.a imports pkg.b inside a function;
+    pkg.b takes a name from pkg.sub.c (relative import); pkg.d is imported by no one."""
+    files = {
+        "entry.py": "import os\nfrom pkg.a import run\n",
+        "pkg/__init__.py": "",
+        "pkg/a.py": "def run():\n    import pkg.b\n    return pkg.b.value\n",
+        "pkg/b.py": "from .sub.c import value\n",
+        "pkg/sub/__init__.py": "",
+        "pkg/sub/c.py": "value = 1\n",
+        "pkg/d.py": "value = 2\n",
+    }
+    write_tree(root, files)
+    return root / "pkg", root / "entry.py"
+
+
+def test_code_digest_follows_every_module_the_entry_reaches(tmp_path):
+    package, entry = _fake_package(tmp_path)
+    reached = {p.relative_to(tmp_path).as_posix() for p in imported_modules(entry, package)}
+    assert reached == {"pkg/__init__.py", "pkg/a.py", "pkg/b.py", "pkg/sub/__init__.py",
+                       "pkg/sub/c.py"}
+    original = code_digest(entry, package)
+    for name in ["entry.py", *sorted(reached)]:
+        path = tmp_path / name
+        source = path.read_text()
+        path.write_text(source + "# edited\n")
+        assert code_digest(entry, package) != original, name
+        path.write_text(source)
+    assert code_digest(entry, package) == original
+
+
+def test_code_digest_ignores_modules_the_entry_does_not_reach(tmp_path):
+    package, entry = _fake_package(tmp_path)
+    original = code_digest(entry, package)
+    (package / "d.py").write_text("value = 3\n")
+    (package / "e.py").write_text("value = 4\n")  # a new module, imported by no one
+    assert code_digest(entry, package) == original
+
+
+def test_a_new_import_puts_the_module_in_the_digest(tmp_path):
+    package, entry = _fake_package(tmp_path)
+    (package / "sub" / "c.py").write_text("import pkg.d\nvalue = 1\n")
+    with_import = code_digest(entry, package)
+    (package / "d.py").write_text("value = 3\n")
+    assert code_digest(entry, package) != with_import
+
+
+def test_training_digest_covers_the_scoring_of_the_stored_constants():
+    """The model file's train_max constants and training scores are computed at the end of
+    training: an edit to their code must retrain, as one to the model or the losses does."""
+    for entry in (PACKAGE / "training" / "train.py", Path("workflow/scripts/train.py")):
+        reached = {p.relative_to(PACKAGE).as_posix() for p in imported_modules(entry)}
+        assert {"model/maps.py", "model/normalization.py", "model/prior.py",
+                "training/inference.py", "features/batches.py"} <= reached
+        assert not any(name.startswith(("evaluation/", "prediction/", "reporting/"))
+                       for name in reached)
+
+
+def test_training_code_digest_follows_the_package(tmp_path, monkeypatch):
     package = tmp_path / "hgad"
-    shutil.copytree(Path(hgad.__file__).parent, package)
-    monkeypatch.setattr(hgad, "__file__", str(package / "__init__.py"))
+    shutil.copytree(PACKAGE, package, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr("hgad.runtime.fingerprint.PACKAGE", package)
     original = training_code_digest()
-    for name in TRAINING_CODE:
-        source = (package / name).read_text()
-        (package / name).write_text(source + "\n# edited\n")
-        assert training_code_digest() != original, name
-        (package / name).write_text(source)
+    normalization = package / "model" / "normalization.py"
+    source = normalization.read_text()
+    normalization.write_text(source + "\n# edited\n")
+    assert training_code_digest() != original
+    normalization.write_text(source)
+    (package / "reporting" / "tables.py").write_text("# edited\n")
     assert training_code_digest() == original
-
-
-@pytest.mark.parametrize("modules", [EXTRACTION_CODE, SCORING_CODE], ids=["extraction", "scoring"])
-def test_code_digests_follow_each_of_their_modules(tmp_path, monkeypatch, modules):
-    """The workflow's extraction, evaluation and baseline rules take these digests as params, so
-    an edit to any listed module reruns them instead of reusing their outputs."""
-    package = tmp_path / "hgad"
-    shutil.copytree(Path(hgad.__file__).parent, package)
-    monkeypatch.setattr(hgad, "__file__", str(package / "__init__.py"))
-    original = code_digest(modules)
-    for name in modules:
-        source = (package / name).read_text()
-        (package / name).write_text(source + "\n# edited\n")
-        assert code_digest(modules) != original, name
-        (package / name).write_text(source)
-    assert code_digest(modules) == original

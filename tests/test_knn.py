@@ -67,6 +67,32 @@ def test_coreset_keeps_a_random_fraction():
     assert torch.equal(half, memory_bank(train[0], np.arange(5), 0.3, CPU))
 
 
+def _float32_bank(array, rows, coreset_fraction):
+    """The bank as a float32 copy of every position, then the coreset's rows (seed 0)."""
+    bank = torch.from_numpy(array[rows]).float().permute(0, 2, 3, 1).reshape(-1, array.shape[1])
+    if coreset_fraction < 1:
+        keep = math.ceil(coreset_fraction * len(bank))
+        bank = bank[torch.randperm(len(bank), generator=torch.Generator().manual_seed(0))[:keep]]
+    return bank
+
+
+@pytest.mark.parametrize("coreset_fraction", [1.0, 0.3])
+def test_bank_stays_in_the_cache_dtype_with_the_float32_distances(monkeypatch, coreset_fraction):
+    """Half the memory of a float32 bank, the same rows in the same order, and bit for bit the
+    same distances (each block is upcast exactly)."""
+    monkeypatch.setattr(hgad.evaluation.knn, "QUERY_CHUNK", 5)
+    monkeypatch.setattr(hgad.evaluation.knn, "BANK_CHUNK", 7)
+    train, test = _tiny_caches()
+    rows = np.array([0, 2, 3, 4])
+    bank = memory_bank(train[0], rows, coreset_fraction, CPU)
+    reference = _float32_bank(train[0], rows, coreset_fraction)
+    assert bank.dtype == torch.float16
+    assert torch.equal(bank.float(), reference)
+    queries = torch.from_numpy(test[0]).float().permute(0, 2, 3, 1).reshape(-1, 3)
+    assert torch.equal(hgad.evaluation.knn.nearest_distances(queries, bank),
+                       hgad.evaluation.knn.nearest_distances(queries, reference))
+
+
 def test_evaluate_knn_writes_metrics(tmp_path, caches, manifest_path, tiny_settings):
     result = evaluate_knn(manifest_path, caches.train, caches.test, tmp_path / "m.json",
                           tmp_path / "m.csv", tiny_settings, CPU)

@@ -15,9 +15,9 @@ import hgad.prediction.predict
 from hgad.cli import main
 from hgad.data.manifest import read_manifest, select_split
 from hgad.evaluation.conditioning import variant_anomaly_maps
-from hgad.evaluation.evaluate import _conditioned_maps, category_maps, load_test_set
-from hgad.evaluation.score import image_scores
+from hgad.evaluation.evaluate import category_maps, conditioned_maps, load_test_set
 from hgad.model.model_file import load_model
+from hgad.model.normalization import image_scores
 from hgad.prediction.predict import COLUMNS, predict
 
 
@@ -103,8 +103,8 @@ def test_predicted_category_scores_equal_the_evaluation(predicted, trained, mani
                                                     normalization="train_max"))
     test = load_test_set(manifest_path, caches.test, settings, caches.train)
     model = load_model(trained.model, CPU)
-    test_maps = _conditioned_maps(model, test, ("predicted",), settings, CPU, train=False)
-    training = _conditioned_maps(model, test, ("oracle",), settings, CPU, train=True)
+    test_maps = conditioned_maps(model, test, ("predicted",), settings, CPU, train=False)
+    training = conditioned_maps(model, test, ("oracle",), settings, CPU, train=True)
     workflow = variant_anomaly_maps(test_maps, training, CATEGORIES, ("predicted",),
                                     settings.evaluate.msk_size, settings.evaluate.gaussian_sigma)
     by_image = table.set_index("image")

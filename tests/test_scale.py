@@ -41,6 +41,15 @@ def test_tiny_rehearsal_measures_and_projects(tmp_path, capsys):
     metrics = json.loads((work / scale.EVALUATED / "evaluation" / "metrics.json").read_text())
     assert len(metrics["categories"]) == visa.categories
 
+    # the kNN baseline on the largest category's banks, kept in the cache's float16
+    knn, (train_images, test_images) = figures["knn"], scale.knn_category(tiny=True)
+    assert (knn["train_images"], knn["test_images"]) == (train_images, test_images)
+    positions = sum(h * w for _, h, w in shapes) * train_images
+    assert knn["bank_dtype"] == "float16"
+    assert knn["bank_bytes"] == sum(math.ceil(settings.knn.coreset_fraction * h * w * train_images)
+                                    * c * 2 for c, h, w in shapes) <= positions * shapes[0][0] * 2
+    assert knn["peak_rss"] > 0 and knn["category_seconds"] >= knn["bank_seconds"] > 0
+
     projection = figures["projection"]["datasets"]
     assert set(projection) == set(sizes)
     tr = settings.train

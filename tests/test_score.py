@@ -16,9 +16,10 @@ from hgad.data.images import load_mask
 from hgad.data.manifest import read_manifest, select_split
 from hgad.evaluation.evaluate import evaluate
 from hgad.evaluation.metrics import image_metrics, pixel_metrics
-from hgad.evaluation.score import KINDS, anomaly_maps, fit_normalizer, level_maps
 from hgad.features.cache import open_cache
+from hgad.model.maps import KINDS, level_maps
 from hgad.model.model_file import load_model
+from hgad.model.normalization import anomaly_maps, fit_normalizer
 
 N_TEST = N_TEST_GOOD + N_DEFECTS * N_TEST_PER_DEFECT
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from workflow_rules import workflow_rules
 from workflow_runner import REPO, SNAKEMAKE, TINY
 
 PACKAGES = ["slurmctld", "slurmd", "slurm-client", "munge"]
@@ -34,8 +35,7 @@ INSTALL_TIMEOUT_S = 300
 START_TIMEOUT_S = 60
 RUN_TIMEOUT_S = 420          # the SLURM run of the workflow (about 90 s here)
 LOCAL_TIMEOUT_S = 300
-GPU_RULES = {"extract_features", "train", "evaluate", "evaluate_snapshots"}
-# One seed; a snapshot every sub-epoch, so evaluate_snapshots (a GPU rule) runs too.
+# One seed; a snapshot every sub-epoch, so evaluate_snapshots (a torch rule) runs too.
 CONFIG = {**TINY, "seeds": [0], "train": {**TINY["train"], "snapshot_every": 1}}
 
 
@@ -191,12 +191,13 @@ class Cluster:
                 path.write_bytes(content)
 
 
-def _test_profile(folder: Path) -> Path:
-    """profiles/slurm with the partition set where the user sets it, sized for this small node."""
+def _test_profile(folder: Path, rules: dict[str, dict]) -> Path:
+    """profiles/slurm with the partition set where the user sets it, every job (``rules``: the
+    workflow's) sized for this small node."""
     profile = yaml.safe_load((REPO / "profiles/slurm/config.yaml").read_text())
-    profile["default-resources"]["slurm_partition"] = "debug"
-    for resources in [profile["default-resources"], *profile["set-resources"].values()]:
-        resources.update(mem_mb=1000, cpus_per_task=1)
+    profile["default-resources"].update(slurm_partition="debug", mem_mb=1000, cpus_per_task=1)
+    profile["set-resources"] = {name: {"mem_mb": 1000, "cpus_per_task": 1}
+                                for name, rule in rules.items() if rule["resources"]}
     folder.mkdir()
     (folder / "config.yaml").write_text(yaml.safe_dump(profile))
     return folder
@@ -286,7 +287,9 @@ def cluster():
 
 @pytest.mark.workflow
 def test_demo_workflow_through_the_slurm_profile(cluster, tmp_path):
-    profile = _test_profile(tmp_path / "profile")
+    rules = workflow_rules(CONFIG, tmp_path / "rules")
+    gpu_rules = {name for name, rule in rules.items() if rule["resources"].get("gpu")}
+    profile = _test_profile(tmp_path / "profile", rules)
     started = time.monotonic()
     code, output = _snakemake(
         tmp_path / "slurm", "--profile", str(profile), "--slurm-status-command", "squeue",
@@ -311,7 +314,7 @@ def test_demo_workflow_through_the_slurm_profile(cluster, tmp_path):
         assert info.get("JobState") == "COMPLETED", (rule, info)
         assert info.get("Partition") == "debug", (rule, info)
         asks_gpu = "gpu" in info.get("TresPerJob", "") + info.get("TresPerNode", "")
-        assert asks_gpu == (rule in GPU_RULES), (rule, info)
+        assert asks_gpu == (rule in gpu_rules), (rule, info)
 
     started = time.monotonic()
     code, local_output = _snakemake(tmp_path / "local", "--cores", "2", timeout=LOCAL_TIMEOUT_S)

@@ -13,7 +13,6 @@ from conftest import CPU, scaled_cache
 
 from hgad.data.layouts import union_manifest
 from hgad.data.manifest import make_manifest, read_manifest, select_split, write_manifest
-from hgad.evaluation.score import level_maps
 from hgad.features.cache import (
     INDEX_FILE,
     META_FILE,
@@ -23,6 +22,7 @@ from hgad.features.cache import (
     read_meta,
 )
 from hgad.features.extract import assemble_union_features, extract_features
+from hgad.model.maps import level_maps
 from hgad.model.model_file import load_model
 from hgad.training.train import train
 

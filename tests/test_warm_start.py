@@ -14,7 +14,7 @@ from hgad.data.manifest import class_names, read_manifest, select_split
 from hgad.features.cache import open_cache
 from hgad.model.model_file import load_model
 from hgad.model.prior import hgad_losses
-from hgad.training.train import LOG_FIELDS, _epoch_order
+from hgad.training.train import LOG_FIELDS, epoch_order
 from hgad.training.warm_start import file_sha256
 
 
@@ -34,7 +34,7 @@ def test_first_losses_are_the_init_models(tmp_path, trained, caches, manifest_pa
     names = class_names(read_manifest(manifest_path))
     labels = torch.tensor([names.index(c) for c in
                            select_split(read_manifest(manifest_path), "train")["category"]])
-    order = _epoch_order(0, 0, 0, len(labels))
+    order = epoch_order(0, 0, 0, len(labels))
     batch = np.sort(order[:tr.batch_size].numpy())
     model = load_model(trained.model, CPU).train()
     for level, array in enumerate(open_cache(caches.train)):

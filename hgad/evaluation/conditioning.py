@@ -19,14 +19,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from hgad.evaluation.score import Normalizer, anomaly_maps, fit_normalizer
-from hgad.model.network import HGADModel
-from hgad.model.prior import (
-    class_log_likelihoods,
-    log_likelihood,
-    mixture_log_likelihood,
-    negative_entropy,
+from hgad.model.maps import (
+    cached_batches,
+    class_scores,
+    encode_levels,
+    log_likelihood_maps,
+    negative_entropy_maps,
 )
+from hgad.model.network import HGADModel
+from hgad.model.normalization import Normalizer, anomaly_maps, fit_normalizer
 
 VARIANTS = ("oracle", "predicted", "agnostic")
 
@@ -42,7 +43,7 @@ class ConditionedMaps:
     predicted: np.ndarray
 
     def kinds(self, variant: str) -> dict[str, list[torch.Tensor]]:
-        """The ``{kind: per-level maps}`` of one variant, as :mod:`hgad.evaluation.score` takes
+        """The ``{kind: per-level maps}`` of one variant, as :mod:`hgad.model.normalization` takes
         them."""
         return {"logp": self.logp[variant], "neg_entropy": self.neg_entropy}
 
@@ -63,22 +64,6 @@ class ConditionedMaps:
             np.concatenate([p.predicted for p in parts]))
 
 
-def class_scores(model: HGADModel, encoded: list[tuple[torch.Size, torch.Tensor, torch.Tensor]]
-                 ) -> torch.Tensor:
-    """Per image and class, the per-dimension log-likelihood summed over positions and levels,
-    [B, K]; ``encoded[l]`` is level l's (feature shape [B, D, H, W], z, logdet)."""
-    total = 0
-    for level, (shape, z, logdet) in enumerate(encoded):
-        per_class = class_log_likelihoods(model.priors[level], z, logdet)  # [B*H*W, K]
-        total = total + per_class.view(shape[0], -1, per_class.shape[1]).sum(1)
-    return total
-
-
-def _as_maps(values: torch.Tensor, shape: torch.Size) -> torch.Tensor:
-    """Per-position values [B*H*W] -> float32 maps [B, H, W] on the CPU."""
-    return values.view(shape[0], shape[2], shape[3]).float().cpu()
-
-
 @torch.inference_mode()
 def conditioned_level_maps(model: HGADModel, arrays: list[np.ndarray], rows: np.ndarray,
                            classes: np.ndarray, variants: tuple[str, ...], batch_size: int,
@@ -86,31 +71,21 @@ def conditioned_level_maps(model: HGADModel, arrays: list[np.ndarray], rows: np.
     """Per-level maps of the cached images ``rows`` (true class indices ``classes``) in each of
     ``variants``; ``arrays[l]`` is level l's cache [N, D, H_l, W_l].
 
-    ``oracle`` equals :func:`hgad.evaluation.score.level_maps` bit for bit (same batches, same
-    calls).
+    ``oracle`` equals :func:`hgad.model.maps.level_maps` bit for bit (same batches, same calls).
     """
     model.eval()
     logp: dict[str, list[list[torch.Tensor]]] = {v: [[] for _ in arrays] for v in variants}
     neg_entropy: list[list[torch.Tensor]] = [[] for _ in arrays]
     predicted = []
-    for start in range(0, len(rows), batch_size):
-        batch = rows[start:start + batch_size]
-        encoded = []
-        for level, array in enumerate(arrays):
-            features = torch.from_numpy(array[batch]).to(device, torch.float32)
-            encoded.append((features.shape, *model.encode(level, features)))
-        given = {"oracle": torch.as_tensor(classes[start:start + batch_size], device=device),
-                 "predicted": class_scores(model, encoded).argmax(1)}
-        for level, (shape, z, logdet) in enumerate(encoded):
-            prior, positions = model.priors[level], shape[2] * shape[3]
-            for variant in variants:
-                if variant == "agnostic":
-                    values = mixture_log_likelihood(prior, z, logdet)
-                else:
-                    values = log_likelihood(prior, z, logdet,
-                                            given[variant].repeat_interleave(positions))
-                logp[variant][level].append(_as_maps(values, shape))
-            neg_entropy[level].append(_as_maps(negative_entropy(prior, z), shape))
+    for batch, features in cached_batches(arrays, rows, batch_size, device):
+        encoded = encode_levels(model, features)
+        given = {"oracle": torch.as_tensor(classes[batch], device=device),
+                 "predicted": class_scores(model, encoded).argmax(1), "agnostic": None}
+        for variant in variants:
+            for level, maps in enumerate(log_likelihood_maps(model, encoded, given[variant])):
+                logp[variant][level].append(maps.cpu())
+        for level, maps in enumerate(negative_entropy_maps(model, encoded)):
+            neg_entropy[level].append(maps.cpu())
         predicted.append(given["predicted"].cpu().numpy())
     return ConditionedMaps({v: [torch.cat(parts) for parts in per_level]
                             for v, per_level in logp.items()},

@@ -43,10 +43,16 @@ from hgad.evaluation.metrics import (
     pixel_metrics,
     roc_auc,
 )
-from hgad.evaluation.score import anomaly_maps, fit_normalizer, image_scores, level_maps
 from hgad.features.cache import CacheMismatchError, open_cache, read_meta
+from hgad.model.maps import level_maps
 from hgad.model.model_file import load_model_file, read_model_file
 from hgad.model.network import HGADModel
+from hgad.model.normalization import (
+    anomaly_maps,
+    fit_normalizer,
+    image_scores,
+    train_max_normalizer,
+)
 from hgad.runtime.atomic import replace_atomically
 from hgad.runtime.config import Settings
 from hgad.runtime.provenance import provenance
@@ -120,12 +126,11 @@ def category_maps(model: HGADModel, test: TestSet, category: str, settings: Sett
     rows = test.indices(category)
     maps = level_maps(model, test.arrays, rows, np.full(len(rows), index), ev.batch_size, device)
     if test.train_arrays is None:
-        reference = maps
+        normalizer = fit_normalizer(maps, ev.msk_size, clip=False)
     else:
-        train_idx = test.indices(category, train=True)
-        reference = level_maps(model, test.train_arrays, train_idx,
-                               np.full(len(train_idx), index), ev.batch_size, device)
-    normalizer = fit_normalizer(reference, ev.msk_size, clip=test.train_arrays is not None)
+        normalizer, _ = train_max_normalizer(model, test.train_arrays,
+                                             test.indices(category, train=True), index,
+                                             ev.batch_size, ev.msk_size, device)
     return anomaly_maps(maps, normalizer, ev.msk_size, ev.gaussian_sigma)
 
 
@@ -155,11 +160,11 @@ def evaluate(model_path: str | os.PathLike, manifest_path: str | os.PathLike,
     maps_dir = Path(maps_dir)
     maps_dir.mkdir(parents=True, exist_ok=True)
     variants = settings.evaluate.class_conditioning
-    test_maps = _conditioned_maps(model, test, variants, settings, device, train=False)
+    test_maps = conditioned_maps(model, test, variants, settings, device, train=False)
     reference = None
     if test.train_arrays is not None:
-        reference = _conditioned_maps(model, test, tuple(v for v in variants if v != "predicted"),
-                                      settings, device, train=True)
+        reference = conditioned_maps(model, test, tuple(v for v in variants if v != "predicted"),
+                                     settings, device, train=True)
     scores = variant_anomaly_maps(test_maps, reference, model.class_names, variants,
                                   settings.evaluate.msk_size, settings.evaluate.gaussian_sigma)
     per_category = {}
@@ -191,9 +196,9 @@ def map_metrics(scores: np.ndarray, labels: np.ndarray, masks: np.ndarray,
                       "pixel")}
 
 
-def _conditioned_maps(model: HGADModel, test: TestSet, variants: tuple[str, ...],
-                      settings: Settings, device: torch.device,
-                      train: bool) -> dict[str, ConditionedMaps]:
+def conditioned_maps(model: HGADModel, test: TestSet, variants: tuple[str, ...],
+                     settings: Settings, device: torch.device,
+                     train: bool) -> dict[str, ConditionedMaps]:
     """Every category's test maps (the categories with test images) or training maps."""
     arrays = test.train_arrays if train else test.arrays
     result = {}

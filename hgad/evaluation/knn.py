@@ -33,13 +33,14 @@ BANK_CHUNK = 16384
 
 
 def nearest_distances(queries: torch.Tensor, bank: torch.Tensor) -> torch.Tensor:
-    """min_b ||q - bank_b|| for queries [Q, D] and a bank [B, D] -> [Q], exact, blockwise."""
+    """min_b ||q - bank_b|| for float32 queries [Q, D] and a bank [B, D] of any float dtype
+    (upcast to float32 one block at a time) -> [Q], exact, blockwise."""
     result = []
     for q_start in range(0, len(queries), QUERY_CHUNK):
         block = queries[q_start:q_start + QUERY_CHUNK]
         best = torch.full((len(block),), math.inf, device=block.device)
         for b_start in range(0, len(bank), BANK_CHUNK):
-            distances = squared_distances(block, bank[b_start:b_start + BANK_CHUNK])
+            distances = squared_distances(block, bank[b_start:b_start + BANK_CHUNK].float())
             best = torch.minimum(best, distances.min(1).values)
         result.append(best)
     return torch.cat(result).clamp_min(0).sqrt()
@@ -53,14 +54,20 @@ def positions(features: np.ndarray, device: torch.device) -> torch.Tensor:
 
 def memory_bank(array: np.ndarray, rows: np.ndarray, coreset_fraction: float,
                 device: torch.device) -> torch.Tensor:
-    """The training positions of the images ``rows`` of a level's cache, [B, D]; a random
-    ``ceil(fraction * B)`` of them (seed 0) when ``coreset_fraction`` < 1."""
-    bank = positions(array[rows], device)
-    if coreset_fraction < 1:
-        keep = math.ceil(coreset_fraction * len(bank))
-        chosen = torch.randperm(len(bank), generator=torch.Generator().manual_seed(0))[:keep]
-        bank = bank[chosen.to(device)]
-    return bank
+    """The training positions of the images ``rows`` of a level's cache [N, D, H, W], [B, D] in
+    the cache's dtype (float16: half the memory of float32, and the same distances, since
+    :func:`nearest_distances` upcasts exactly); a random ``ceil(fraction * B)`` of them (seed 0)
+    when ``coreset_fraction`` < 1, gathered without a permuted copy of the whole bank."""
+    features = torch.from_numpy(np.ascontiguousarray(array[rows])).to(device)
+    count, dim, height, width = features.shape
+    if coreset_fraction >= 1:
+        return features.permute(0, 2, 3, 1).reshape(-1, dim)
+    total = count * height * width
+    keep = math.ceil(coreset_fraction * total)
+    chosen = torch.randperm(total, generator=torch.Generator().manual_seed(0))[:keep].to(device)
+    # position p (ordered image, row, column) is image p // (H*W), place p % (H*W)
+    return features.view(count, dim, height * width)[chosen // (height * width), :,
+                                                     chosen % (height * width)]
 
 
 @torch.inference_mode()

@@ -3,7 +3,7 @@
 The whole chain of the workflow: the backbone with the feature settings recorded in the model
 file (checked against the backbone's weights digest), features rounded to the cache's dtype as
 training saw them, flow and prior, and scoring with the inductive (``train_max``) constants of
-:mod:`hgad.prediction.inference`. The category is the one given, or the predicted one: the category
+:mod:`hgad.training.inference`. The category is the one given, or the predicted one: the category
 whose prior gives the image's latents the highest per-dimension log-likelihood summed over positions
 and levels. Its confidence is the softmax over categories of those sums.
 
@@ -34,17 +34,17 @@ from tqdm import tqdm
 
 from hgad.data.checks import decoded_size
 from hgad.data.folders import IMAGE_SUFFIXES
-from hgad.evaluation.conditioning import class_scores
-from hgad.evaluation.score import KINDS, anomaly_maps, image_scores
+from hgad.data.images import load_rgb
 from hgad.features.backbone import create_backbone
 from hgad.features.extract import ImageFiles, multiscale_features
+from hgad.model.maps import batch_maps, class_scores, encode_levels
 from hgad.model.model_file import load_model_file
 from hgad.model.network import HGADModel
-from hgad.model.prior import log_likelihood, negative_entropy
-from hgad.prediction.inference import FEATURE_FIELDS, normalizer_from_record, tensor_digest
+from hgad.model.normalization import anomaly_maps, image_scores
 from hgad.runtime.atomic import replace_atomically
 from hgad.runtime.config import FeatureSettings
 from hgad.runtime.fingerprint import is_hidden
+from hgad.training.inference import FEATURE_FIELDS, normalizer_from_record, tensor_digest
 
 COLUMNS = ["image", "category", "predicted_category", "confidence", "score", "threshold",
            "anomalous"]
@@ -135,19 +135,14 @@ def batch_level_maps(model: HGADModel, features: list[torch.Tensor], category: i
                      ) -> tuple[dict[str, list[torch.Tensor]], torch.Tensor, torch.Tensor]:
     """Per-level maps of one batch (features[l] [B, D, H_l, W_l] float32) under ``category``
     (None: the predicted one). Returns ({kind: [float32 [B, H_l, W_l] on the CPU]}, the category
-    used [B], the softmax over categories of :func:`hgad.evaluation.conditioning.class_scores` [B,
-    K])."""
+    used [B], the softmax over categories of :func:`hgad.model.maps.class_scores` [B, K])."""
     model.eval()
-    encoded = [(f.shape, *model.encode(level, f)) for level, f in enumerate(features)]
+    encoded = encode_levels(model, features)
     sums = class_scores(model, encoded)
     used = sums.argmax(1) if category is None else torch.full_like(sums[:, 0], category,
                                                                     dtype=int)
-    maps: dict[str, list[torch.Tensor]] = {kind: [] for kind in KINDS}
-    for level, (shape, z, logdet) in enumerate(encoded):
-        prior, size = model.priors[level], (shape[0], shape[2], shape[3])
-        classes = used.repeat_interleave(shape[2] * shape[3])
-        maps["logp"].append(log_likelihood(prior, z, logdet, classes).view(size).float().cpu())
-        maps["neg_entropy"].append(negative_entropy(prior, z).view(size).float().cpu())
+    maps = {kind: [level.cpu() for level in per_level]
+            for kind, per_level in batch_maps(model, encoded, used).items()}
     return maps, used.cpu(), torch.softmax(sums, dim=1).cpu()
 
 
@@ -181,8 +176,6 @@ def predict(model_path: str | os.PathLike, images: str, out_dir: str | os.PathLi
 
     ``feature_settings`` (settings, where they come from) are checked against the model's.
     """
-    from hgad.reporting.figures import display_image
-
     model, state = load_model_file(model_path, device)
     record = state.get("inference")
     if record is None:
@@ -226,7 +219,7 @@ def predict(model_path: str | os.PathLike, images: str, out_dir: str | os.PathLi
                                                   image_scores(anomaly), strict=True)):
                 name, stem = names[int(used[i])], output_stem(path, root)
                 np.save(staging / "maps" / f"{stem}.npy", anomaly[i])
-                overlay(display_image(str(path), msk_size), anomaly[i], limits[name]).save(
+                overlay(load_rgb(str(path), msk_size), anomaly[i], limits[name]).save(
                     staging / "overlays" / f"{stem}.png", format="PNG")
                 rows.append({"image": str(path), "category": name,
                              "predicted_category": names[int(predicted[i])],

@@ -5,8 +5,9 @@ Definition: docs/method.md#optimisation.
 Every meta-epoch ends with a checkpoint (written to a temporary file, then renamed) holding the
 model, the optimiser states and the number of loss-log rows. A rerun resumes from it only when
 its fingerprint is unchanged: settings, seed, classes, the feature cache's metadata and content
-digest, and the digest of the training code (:data:`hgad.runtime.fingerprint.TRAINING_CODE`);
-anything else trains from scratch, warning which part differs. The order of the training images in
+digest, the digest of the training code (:func:`hgad.runtime.fingerprint.training_code_digest`:
+this module and every module of hgad it imports) and the warm start's sha256; anything else
+trains from scratch, warning which part differs. The order of the training images in
 each sub-epoch is a pure function of (seed, meta-epoch, sub-epoch), so a resumed run ends with the
 same weights as an uninterrupted one.
 """
@@ -35,12 +36,12 @@ from hgad.features.cache import open_cache, read_digest, read_meta
 from hgad.model.model_file import save_model_file
 from hgad.model.network import HGADModel
 from hgad.model.prior import hgad_losses
-from hgad.prediction.inference import inference_record
 from hgad.runtime.atomic import replace_atomically
 from hgad.runtime.config import Settings
 from hgad.runtime.device import float32_matmuls
 from hgad.runtime.fingerprint import training_code_digest
 from hgad.runtime.result_warnings import ResultWarning
+from hgad.training.inference import inference_record
 from hgad.training.schedule import learning_rate
 from hgad.training.warm_start import file_sha256, load_init
 
@@ -52,12 +53,14 @@ class TrainingDivergedError(RuntimeError):
     """A loss became NaN or infinite; the last good checkpoint is kept."""
 
 
-def _epoch_order(seed: int, meta_epoch: int, sub_epoch: int, count: int) -> torch.Tensor:
+def epoch_order(seed: int, meta_epoch: int, sub_epoch: int, count: int) -> torch.Tensor:
+    """The order of the ``count`` training images in one sub-epoch, int64 [count]: a pure
+    function of (seed, meta-epoch, sub-epoch), so a resumed run sees the same batches."""
     generator = torch.Generator().manual_seed(seed * 1_000_003 + meta_epoch * 1_009 + sub_epoch)
     return torch.randperm(count, generator=generator)
 
 
-def _make_optimisers(model: HGADModel, settings: Settings) -> list[torch.optim.Adam]:
+def make_optimisers(model: HGADModel, settings: Settings) -> list[torch.optim.Adam]:
     """One Adam per level: each level's step changes only that level's parameters.
 
     Eager fp32 keeps torch's reference Adam (bit for bit the previous arithmetic); bf16 or
@@ -78,14 +81,15 @@ def _make_optimisers(model: HGADModel, settings: Settings) -> list[torch.optim.A
 
 
 def _truncate_log(path: Path, rows: int) -> None:
-    """Keep the header and the first ``rows`` rows (those covered by the checkpoint)."""
+    """Keep the header and the first ``rows`` rows (those covered by the checkpoint), bytes
+    untouched: their CRLF endings (the csv module's) stay those of the rows appended next."""
     if not path.exists():
         return
-    lines = path.read_text().splitlines(keepends=True)[: rows + 1]
-    path.write_text("".join(lines))
+    lines = path.read_bytes().splitlines(keepends=True)[: rows + 1]
+    path.write_bytes(b"".join(lines))
 
 
-def _train_step(model: HGADModel, level: int, optimiser: torch.optim.Optimizer,
+def train_step(model: HGADModel, level: int, optimiser: torch.optim.Optimizer,
                 features: torch.Tensor, classes: torch.Tensor, lr: float, intra: bool,
                 settings: Settings, flow: torch.nn.Module | None = None):
     """One optimiser step of one level on features [B, D, H, W] with image classes [B], through
@@ -151,7 +155,7 @@ def train(train_cache: str | os.PathLike, manifest_path: str | os.PathLike,
     snapshot ``checkpoint_dir/snapshots/epoch<NNNN>.pt`` every ``snapshot_every`` sub-epochs (NNNN
     = sub-epochs done). At the end it copies the log to ``log_path`` (CSV) and writes the final
     model to ``model_path``, listing the snapshots, with what ``hgad predict`` needs
-    (:mod:`hgad.prediction.inference`). With ``train.init`` training starts from that model file's
+    (:mod:`hgad.training.inference`). With ``train.init`` training starts from that model file's
     weights (:mod:`hgad.training.warm_start`). ``on_meta_epoch_end(meta_epoch)`` is called
     after each checkpoint.
     """
@@ -175,8 +179,11 @@ def train(train_cache: str | os.PathLike, manifest_path: str | os.PathLike,
     model = HGADModel([a.shape[1] for a in arrays], names, **asdict(settings.model)).to(device)
     if tr.init:
         load_init(tr.init, model)
-    optimisers = _make_optimisers(model, settings)
+    optimisers = make_optimisers(model, settings)
     start_meta, log_rows = _resume(checkpoint_path, fingerprint, model, optimisers, device)
+    if start_meta == tr.meta_epochs:
+        warnings.warn(f"{checkpoint_path} is a finished run of the same settings, features and "
+                      "training code: reused, nothing left to train", ResultWarning, stacklevel=2)
     if start_meta == 0:
         shutil.rmtree(snapshot_dir, ignore_errors=True)
         with open(running_log, "w", newline="") as handle:
@@ -199,7 +206,7 @@ def train(train_cache: str | os.PathLike, manifest_path: str | os.PathLike,
         rows = []
         intra = meta_epoch >= tr.intra_start_epoch
         for sub_epoch in range(tr.sub_epochs):
-            order = _epoch_order(seed, meta_epoch, sub_epoch, count).numpy()
+            order = epoch_order(seed, meta_epoch, sub_epoch, count).numpy()
             lrs = [learning_rate(tr, meta_epoch, sub_epoch * steps_per_sub + step, steps_per_meta)
                    for step in range(steps_per_sub)]
             losses = torch.empty(steps_per_sub, model.levels, len(LOG_FIELDS) - 5, device=device)
@@ -208,7 +215,7 @@ def train(train_cache: str | os.PathLike, manifest_path: str | os.PathLike,
                         np.sort(order[step * tr.batch_size:(step + 1) * tr.batch_size])
                         for step in range(steps_per_sub)])):
                     for level, optimiser in enumerate(optimisers):
-                        terms = _train_step(model, level, optimiser, features[level], classes,
+                        terms = train_step(model, level, optimiser, features[level], classes,
                                             lrs[step], intra, settings, flows[level])
                         losses[step, level] = terms.stacked()
                     progress.update(1)

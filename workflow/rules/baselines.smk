@@ -12,7 +12,7 @@ rule baseline_knn:
         metrics_csv="results/{dataset}/baseline_knn/metrics.csv",
     params:
         settings={key: config[key] for key in ["evaluate", "knn", "device"]},
-        code=SCORING_DIGEST,
+        code=script_code("baseline_knn.py"),
     conda:
         "../../environment.yml"
     log:
@@ -22,5 +22,8 @@ rule baseline_knn:
     threads: TORCH_THREADS
     resources:
         gpu=GPU_FOR_INFERENCE,
+        # the largest VisA category's float16 banks at 1024 px: 3.5 GiB peak (bench/scale.py)
+        mem_mb=16000,
+        runtime=240,  # minutes
     script:
         "../scripts/baseline_knn.py"

@@ -22,17 +22,16 @@ from hgad.runtime.config import (
     typed_overrides,
     validate_config,
 )
-from hgad.runtime.fingerprint import (
-    EXTRACTION_CODE,
-    SCORING_CODE,
-    code_digest,
-    folder_fingerprint,
-    training_code_digest,
-)
+from hgad.runtime.fingerprint import code_digest, folder_fingerprint
 
-# Digests of each stage's code, read once: rule params, so an edit reruns that stage.
-EXTRACTION_DIGEST = code_digest(EXTRACTION_CODE)
-SCORING_DIGEST = code_digest(SCORING_CODE)
+
+def script_code(script):
+    """The code digest of a rule script (in workflow/scripts/) and every module of this
+    checkout's hgad (the one its jobs import) it imports, directly or not
+    (hgad/runtime/fingerprint.py): a rule's `code` param, so an edit to any of them reruns the
+    rule and everything after it."""
+    basedir = Path(workflow.basedir)
+    return code_digest(basedir / "workflow" / "scripts" / script, basedir / "hgad")
 
 
 CONFIG_FILES = workflow.config_settings.configfiles or [
@@ -69,8 +68,10 @@ UNITED = [name for name, spec in DATASETS.items() if spec["layout"] == "union"]
 UNPACKED = [name for name, spec in DATASETS.items()
             if not {"generate", "root"} & set(spec) and name not in UNITED]
 DOWNLOADED = [name for name in UNPACKED if "archive" not in DATASETS[name]]
-# Threads of each torch job (extraction, training, evaluation): 8, which Snakemake lowers to
-# --cores on a workstation; on a cluster it is the job's --cpus-per-task (no --cores needed).
+# Threads of each torch job (extraction, training, evaluation, baselines): 8, which Snakemake
+# lowers to --cores on a workstation; on a cluster it is the job's --cpus-per-task (no --cores
+# needed). Each torch rule declares its own memory (mem_mb), time (runtime) and GPUs too, so
+# every profile takes them; profiles hold only what is site-specific.
 TORCH_THREADS = 8
 # Extraction and evaluation hold a GPU only when the run may use one; training always asks.
 GPU_FOR_INFERENCE = 0 if config["device"] == "cpu" else 1

@@ -13,8 +13,7 @@ rule evaluate:
         maps=directory("results/{dataset}/seed{seed}/maps"),
     params:
         settings={key: config[key] for key in ['evaluate', 'device']},
-        # an edit to the scoring or metric code re-evaluates (hgad/runtime/fingerprint.py)
-        code=SCORING_DIGEST,
+        code=script_code("evaluate.py"),
     conda:
         "../../environment.yml"
     log:
@@ -24,6 +23,8 @@ rule evaluate:
     threads: TORCH_THREADS
     resources:
         gpu=GPU_FOR_INFERENCE,
+        mem_mb=32000,
+        runtime=240,  # minutes
     script:
         "../scripts/evaluate.py"
 
@@ -38,7 +39,7 @@ rule evaluate_snapshots:
         "results/{dataset}/seed{seed}/snapshot_metrics.csv",
     params:
         settings={key: config[key] for key in ["evaluate", "device"]},
-        code=SCORING_DIGEST,
+        code=script_code("evaluate_snapshots.py"),
     conda:
         "../../environment.yml"
     log:
@@ -48,5 +49,7 @@ rule evaluate_snapshots:
     threads: TORCH_THREADS
     resources:
         gpu=GPU_FOR_INFERENCE,
+        mem_mb=32000,
+        runtime=480,  # minutes: every snapshot
     script:
         "../scripts/evaluate_snapshots.py"

@@ -24,8 +24,7 @@ rule extract_features:
         dataset=one_of(set(DATASETS) - set(UNITED)),
     params:
         settings={key: config[key] for key in ['features', 'device']},
-        # an edit to the extraction code re-extracts (hgad/runtime/fingerprint.py)
-        code=EXTRACTION_DIGEST,
+        code=script_code("extract_features.py"),
     conda:
         "../../environment.yml"
     log:
@@ -35,6 +34,8 @@ rule extract_features:
     threads: TORCH_THREADS
     resources:
         gpu=GPU_FOR_INFERENCE,
+        mem_mb=32000,
+        runtime=240,  # minutes
     script:
         "../scripts/extract_features.py"
 

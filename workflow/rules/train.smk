@@ -17,8 +17,8 @@ rule train:
                                for key in ['msk_size', 'gaussian_sigma', 'batch_size',
                                            'precision']}},
         checkpoints=lambda wildcards: f"results/{wildcards.dataset}/seed{wildcards.seed}/checkpoints",
-        # An edit to the model or training code reruns training (from scratch: hgad/training/train.py).
-        code=training_code_digest(),
+        # An edit to code training reaches reruns it (from scratch: hgad/training/train.py).
+        code=script_code("train.py"),
     conda:
         "../../environment.yml"
     log:
@@ -28,5 +28,7 @@ rule train:
     threads: TORCH_THREADS
     resources:
         gpu=1,
+        mem_mb=32000,
+        runtime=1440,  # minutes: the paper schedule; a job cut short resumes from its checkpoint
     script:
         "../scripts/train.py"

@@ -1,9 +1,9 @@
-"""Anomaly maps: class-conditional log-likelihood and negative-entropy maps.
+"""Anomaly maps from the per-level log-likelihood and negative-entropy maps
+(:mod:`hgad.model.maps`).
 
 Definition: docs/method.md#scoring.
 
-Per level, ``logp`` and ``negH`` maps come from the flow and the prior of the image's class. For
-each of the two kinds separately: subtract a per-level maximum, exp, upsample to ``msk_size``,
+For each of the two kinds separately: subtract a per-level maximum, exp, upsample to ``msk_size``,
 sum over levels, and take (a maximum of that sum) - sum as the anomaly; smooth each image's map
 with a Gaussian (sigma 4). The final map is the product of the two; the image score is its maximum.
 
@@ -20,38 +20,8 @@ import torch
 import torch.nn.functional as F
 from scipy.ndimage import gaussian_filter
 
+from hgad.model.maps import KINDS, level_maps
 from hgad.model.network import HGADModel
-from hgad.model.prior import log_likelihood, negative_entropy
-
-KINDS = ("logp", "neg_entropy")
-
-
-@torch.inference_mode()
-def level_maps(model: HGADModel, arrays: list[np.ndarray], rows: np.ndarray, classes: np.ndarray,
-               batch_size: int, device: torch.device) -> dict[str, list[torch.Tensor]]:
-    """Per-level score maps of the cached images ``rows`` (class indices ``classes``).
-
-    ``arrays[l]`` is level l's cache [N, D, H_l, W_l]. Returns {kind: [tensor [R, H_l, W_l]]} on
-    the CPU in float32, R = len(rows). The maps stay on ``device`` until all are made (one host
-    synchronisation per call, not one per batch).
-    """
-    model.eval()
-    maps: dict[str, list[list[torch.Tensor]]] = {kind: [[] for _ in arrays] for kind in KINDS}
-    for start in range(0, len(rows), batch_size):
-        batch = rows[start:start + batch_size]
-        for level, array in enumerate(arrays):
-            features = torch.from_numpy(array[batch]).to(device, torch.float32)
-            size, height, width = features.shape[0], features.shape[2], features.shape[3]
-            z, logdet = model.encode(level, features)
-            cls = torch.as_tensor(classes[start:start + batch_size], device=device)
-            cls = cls.repeat_interleave(height * width)
-            prior = model.priors[level]
-            maps["logp"][level].append(
-                log_likelihood(prior, z, logdet, cls).view(size, height, width).float())
-            maps["neg_entropy"][level].append(
-                negative_entropy(prior, z).view(size, height, width).float())
-    return {kind: [torch.cat(parts).cpu() for parts in per_level]
-            for kind, per_level in maps.items()}
 
 
 @dataclass(frozen=True)
@@ -87,6 +57,16 @@ def fit_normalizer(maps: dict[str, list[torch.Tensor]], msk_size: int, clip: boo
     level_max = {kind: [float(m.max()) for m in maps[kind]] for kind in KINDS}
     sum_max = {kind: _max_level_sum(maps[kind], level_max[kind], msk_size) for kind in KINDS}
     return Normalizer(level_max=level_max, sum_max=sum_max, clip=clip)
+
+
+def train_max_normalizer(model: HGADModel, train_arrays: list[np.ndarray], rows: np.ndarray,
+                         index: int, batch_size: int, msk_size: int,
+                         device: torch.device) -> tuple[Normalizer, dict[str, list[torch.Tensor]]]:
+    """The ``train_max`` constants of category ``index`` (clipped) and the maps they were fitted
+    on: those of its training images ``rows`` of the training cache ``train_arrays`` (level l
+    [N, D, H_l, W_l]), each scored under the category."""
+    maps = level_maps(model, train_arrays, rows, np.full(len(rows), index), batch_size, device)
+    return fit_normalizer(maps, msk_size, clip=True), maps
 
 
 def anomaly_maps(maps: dict[str, list[torch.Tensor]], normalizer: Normalizer, msk_size: int,

@@ -6,7 +6,7 @@ Stored in the model file under ``inference``:
   tensors (None for random weights); ``hgad predict`` extracts with exactly these.
 - ``scoring``: ``msk_size``, ``gaussian_sigma`` and ``precision`` of the maps.
 - ``categories``: per category the inductive normalisation constants (``train_max``:
-  :class:`hgad.evaluation.score.Normalizer` fitted on the category's training maps, clipped) and the
+  :func:`hgad.model.normalization.train_max_normalizer`, the constants evaluation uses) and the
   image scores of its training images under them (``train_scores``), whose quantiles give the
   decision threshold for a target false-positive rate.
 """
@@ -20,10 +20,15 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from hgad.evaluation.score import Normalizer, anomaly_maps, fit_normalizer, image_scores, level_maps
 from hgad.features.backbone import create_backbone
 from hgad.features.cache import CacheMeta
 from hgad.model.network import HGADModel
+from hgad.model.normalization import (
+    Normalizer,
+    anomaly_maps,
+    image_scores,
+    train_max_normalizer,
+)
 from hgad.runtime.config import EvalSettings
 
 FEATURE_FIELDS = ("backbone", "weights", "out_index", "img_size", "levels", "mean", "std", "dtype")
@@ -70,10 +75,9 @@ def inference_record(model: HGADModel, arrays: list[np.ndarray], labels: np.ndar
     categories = {}
     for index, name in enumerate(tqdm(model.class_names, desc="normalisation constants",
                                       unit="category")):
-        rows = np.flatnonzero(labels == index)
-        maps = level_maps(model, arrays, rows, np.full(len(rows), index), settings.batch_size,
-                          device)
-        normalizer = fit_normalizer(maps, settings.msk_size, clip=True)
+        normalizer, maps = train_max_normalizer(model, arrays, np.flatnonzero(labels == index),
+                                                index, settings.batch_size, settings.msk_size,
+                                                device)
         scores = image_scores(anomaly_maps(maps, normalizer, settings.msk_size,
                                            settings.gaussian_sigma))
         entry = asdict(normalizer)
