@@ -3,10 +3,10 @@
 A job's log holds every warning of the job. Those of :class:`ResultWarning` (a category whose
 test set holds no anomalous image, image counts that differ from the published ones, metrics
 that are NaN, a checkpoint set aside so that training starts from scratch, a finished checkpoint
-reused) are also written to
-``<log>.warnings`` beside it (:func:`record_result_warnings`, rewritten atomically at each
-warning), and the Snakefile's ``onsuccess`` and ``onerror`` handlers print those of the jobs of
-this run at its end, grouped by job (:func:`print_run_warnings`).
+reused) are also written to ``<log>.warnings`` beside it (:func:`record_result_warnings`,
+rewritten atomically at each warning), and the Snakefile's ``onsuccess`` and ``onerror``
+handlers print those of the jobs of this run at its end, grouped by job
+(:func:`print_run_warnings`).
 """
 
 from __future__ import annotations
