@@ -19,7 +19,9 @@ import json
 import math
 import os
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -36,8 +38,10 @@ from hgad.evaluation.conditioning import (
 )
 from hgad.evaluation.maps import map_path
 from hgad.evaluation.metrics import (
+    DEFAULT_AUPRO_LIMIT,
     IMAGE_METRICS,
     PIXEL_METRICS,
+    aupro_name,
     both_classes,
     image_metrics,
     pixel_metrics,
@@ -168,7 +172,8 @@ def evaluate(model_path: str | os.PathLike, manifest_path: str | os.PathLike,
         metrics = {}
         for variant, maps in by_variant.items():
             prefix = "" if variant == "oracle" else f"{variant}_"
-            found = map_metrics(maps, labels, test.masks(category), test.where(category))
+            found = map_metrics(maps, labels, test.masks(category), test.where(category),
+                                settings.evaluate.aupro_limits)
             metrics.update({prefix + name: value for name, value in found.items()})
         if "predicted" in variants:
             index = model.class_names.index(category)
@@ -180,14 +185,17 @@ def evaluate(model_path: str | os.PathLike, manifest_path: str | os.PathLike,
                          state.get("provenance", {}))
 
 
-def map_metrics(scores: np.ndarray, labels: np.ndarray, masks: np.ndarray,
-                where: str) -> dict[str, float]:
-    """Image metrics of the maxima and pixel metrics of anomaly maps [R, S, S]; NaN (with a
-    warning naming ``where``) for those whose labels hold a single class."""
+def map_metrics(scores: np.ndarray, labels: np.ndarray, masks: np.ndarray, where: str,
+                aupro_limits: Sequence[float] = (DEFAULT_AUPRO_LIMIT,)) -> dict[str, float]:
+    """Image metrics of the maxima and pixel metrics of anomaly maps [R, S, S], the AUPRO up to
+    each of ``aupro_limits`` (:func:`aupro_name`); NaN (with a warning naming ``where``) for
+    those whose labels hold a single class."""
+    more_limits = [limit for limit in aupro_limits if limit != DEFAULT_AUPRO_LIMIT]
+    pixel_names = (*PIXEL_METRICS, *map(aupro_name, more_limits))
     return {**_or_nan(image_metrics, IMAGE_METRICS, image_scores(scores), labels,
                       f"{where}: test images", "image"),
-            **_or_nan(pixel_metrics, PIXEL_METRICS, scores, masks, f"{where}: test pixels",
-                      "pixel")}
+            **_or_nan(partial(pixel_metrics, more_limits=more_limits), pixel_names, scores,
+                      masks, f"{where}: test pixels", "pixel")}
 
 
 def _conditioned_maps(model: HGADModel, test: TestSet, variants: tuple[str, ...],

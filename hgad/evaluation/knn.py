@@ -115,7 +115,8 @@ def evaluate_knn(manifest_path: str | os.PathLike, train_cache: str | os.PathLik
         scores = knn_anomaly_maps(level_maps, ev.msk_size, ev.gaussian_sigma)
         labels = test.labels(category)
         per_category[category] = {**map_metrics(scores, labels, test.masks(category),
-                                                f"{test.where(category)} (kNN baseline)"),
+                                                f"{test.where(category)} (kNN baseline)",
+                                                ev.aupro_limits),
                                   "num_test": len(labels), "num_anomalous": int(labels.sum())}
     source = f"knn baseline (coreset_fraction {settings.knn.coreset_fraction})"
     return write_metrics(per_category, metrics_json, metrics_csv, source, manifest_path)

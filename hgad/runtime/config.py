@@ -69,6 +69,7 @@ class EvalSettings:
     batch_size: int
     precision: str
     class_conditioning: tuple[str, ...]
+    aupro_limits: tuple[float, ...]
 
 
 @dataclass(frozen=True)
