@@ -31,19 +31,27 @@ SIZE = 16
 _rng = np.random.default_rng(0)
 
 
-def write_image(path: Path, mode: str = "RGB", size: int = SIZE) -> Path:
-    """A random ``mode`` image (format from the suffix: .png, .bmp, .JPG, .tiff)."""
+def _height_width(size: int | tuple[int, int]) -> tuple[int, int]:
+    """``size`` (a side, or (width, height)) as (height, width)."""
+    return (size, size) if isinstance(size, int) else (size[1], size[0])
+
+
+def write_image(path: Path, mode: str = "RGB", size: int | tuple[int, int] = SIZE) -> Path:
+    """A random ``mode`` image (format from the suffix: .png, .bmp, .JPG, .tiff); ``size`` is
+    a side or (width, height)."""
     channels = {"RGB": (3,), "L": ()}[mode]
-    pixels = _rng.integers(0, 256, (size, size, *channels), dtype=np.uint8)
+    pixels = _rng.integers(0, 256, (*_height_width(size), *channels), dtype=np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(pixels, mode).save(path)
     return path
 
 
-def write_mask(path: Path, value: int = 255, size: int = SIZE) -> Path:
-    """A greyscale mask: 0 outside a square defect of ``value`` (1/128/255: not always binary)."""
-    pixels = np.zeros((size, size), dtype=np.uint8)
-    pixels[size // 4:size // 2, size // 4:size // 2] = value
+def write_mask(path: Path, value: int = 255, size: int | tuple[int, int] = SIZE) -> Path:
+    """A greyscale mask: 0 outside a rectangular defect of ``value`` (1/128/255: not always
+    binary); ``size`` as :func:`write_image`'s."""
+    height, width = _height_width(size)
+    pixels = np.zeros((height, width), dtype=np.uint8)
+    pixels[height // 4:height // 2, width // 4:width // 2] = value
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(pixels, "L").save(path)
     return path
@@ -176,14 +184,43 @@ def write_visa(root: Path) -> Counter:
     return counts
 
 
+# category: (width, height): not square, and different per category, as in the real dataset
+MVTEC_AD2_CATEGORIES = {"can": (24, 16), "rice": (16, 20)}
+
+
+def write_mvtec_ad2(root: Path) -> Counter:
+    """MVTec AD 2: ``<cat>/{train/good,validation/good,test_public/{good,bad}}``, masks in
+    ``test_public/ground_truth/bad/<stem>_mask.png``, unlabelled ``test_private`` and
+    ``test_private_mixed``. Per category: 3 train, 2 validation, 2 good and 2 bad public test
+    images, 2 + 1 private ones (not indexed)."""
+    counts = Counter()
+    _readme(root)
+    for category, size in MVTEC_AD2_CATEGORIES.items():
+        base = root / category
+        for i in range(3):
+            write_image(base / "train" / "good" / f"{i:03d}_regular.png", size=size)
+        for i in range(2):
+            write_image(base / "validation" / "good" / f"{i:03d}_regular.png", size=size)
+            write_image(base / "test_public" / "good" / f"{i:03d}_regular.png", size=size)
+            write_image(base / "test_public" / "bad" / f"{i:03d}_regular.png", size=size)
+            write_mask(base / "test_public" / "ground_truth" / "bad" / f"{i:03d}_regular_mask.png",
+                       size=size)
+            write_image(base / "test_private" / f"{i:03d}_regular.png", size=size)
+        write_image(base / "test_private_mixed" / "000_mixed.png", size=size)
+        counts.update({("train", 0): 3, ("validation", 0): 2, ("test", 0): 2, ("test", 1): 2})
+    return counts
+
+
 def pack(staging: Path, archive: Path) -> Path:
-    """Pack the contents of ``staging`` (its children at the top) as .zip, .tar or .tar.xz."""
+    """Pack the contents of ``staging`` (its children at the top) as .zip, .tar, .tar.gz or
+    .tar.xz."""
     if archive.suffix == ".zip":
         with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
             for path in sorted(staging.rglob("*")):
                 zf.write(path, path.relative_to(staging).as_posix())
         return archive
-    options = {"mode": "w:xz", "preset": 1} if archive.name.endswith(".xz") else {"mode": "w"}
+    options = ({"mode": "w:xz", "preset": 1} if archive.name.endswith(".xz") else
+               {"mode": "w:gz"} if archive.name.endswith(".gz") else {"mode": "w"})
     with tarfile.open(archive, **options) as tar:
         for child in sorted(staging.iterdir()):
             tar.add(child, arcname=child.name)
@@ -210,6 +247,7 @@ ARCHIVES = {
     "btad": (write_btad, "btad.zip"),
     "mvtec3d": (write_mvtec3d, "mvtec_3d_anomaly_detection.tar.xz"),
     "visa": (write_visa, "VisA_20220922.tar"),
+    "mvtec_ad2": (write_mvtec_ad2, "mvtec_ad_2.tar.gz"),
 }
 
 

@@ -8,6 +8,8 @@ Every builder returns a :func:`~hgad.data.manifest.make_manifest` frame and take
 - ``btad``: ``BTech_Dataset_transformed/<01|02|03>/{train/ok,test/ok,test/ko,ground_truth/ko}``.
 - ``mvtec3d``: RGB only, ``<cat>/{train,test}/<label>/rgb/*.png``, masks in ``.../gt/``.
 - ``visa``: the official one-class split ``split_csv/1cls.csv``.
+- ``mvtec_ad2``: MVTec AD 2 with its validation split
+  (:func:`~hgad.data.mvtec_ad2.mvtec_ad2_manifest`).
 - ``union``: several manifests together with dataset-qualified categories (``mvtec/bottle``).
 """
 
@@ -28,11 +30,14 @@ from hgad.data.folders import (
 )
 from hgad.data.manifest import SPLITS, ManifestError, make_manifest
 from hgad.data.mvtec import mvtec_manifest
+from hgad.data.mvtec_ad2 import mvtec_ad2_manifest
 
 # Published image counts per split: {dataset: {split: {"normal"|"anomalous"|"total": n}}}.
 PUBLISHED_COUNTS = {
     "mvtec": {"train": {"total": 3629}, "test": {"total": 1725}},
     "visa": {"train": {"total": 8659}, "test": {"normal": 962, "anomalous": 1200}},
+    "mvtec_ad2": {"train": {"total": 2528}, "validation": {"total": 302},
+                  "test": {"total": 1789}},
 }
 
 BTAD_FOLDER = "BTech_Dataset_transformed"
@@ -157,6 +162,7 @@ LAYOUTS: dict[str, Callable[..., pd.DataFrame]] = {
     "btad": btad_manifest,
     "mvtec3d": mvtec3d_manifest,
     "visa": visa_manifest,
+    "mvtec_ad2": mvtec_ad2_manifest,
 }
 
 
