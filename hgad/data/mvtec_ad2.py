@@ -16,15 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from hgad.data.folders import (
-    NORMAL,
-    category_folders,
-    dataset_root,
-    find_mask,
-    image_files,
-    manifest_row,
-    select_categories,
-)
+from hgad.data import folders
 from hgad.data.manifest import VALIDATION, ManifestError, make_manifest
 
 WRAPPER = "mvtec_ad_2"
@@ -32,19 +24,24 @@ ANOMALOUS = "bad"
 PUBLIC_TEST = "test_public"
 PRIVATE_TESTS = ("test_private", "test_private_mixed")
 # manifest split: (folder, its label folders)
-FOLDERS = {"train": ("train", (NORMAL,)), VALIDATION: ("validation", (NORMAL,)),
-           "test": (PUBLIC_TEST, (NORMAL, ANOMALOUS))}
+FOLDERS = {"train": ("train", (folders.NORMAL,)),
+           VALIDATION: ("validation", (folders.NORMAL,)),
+           "test": (PUBLIC_TEST, (folders.NORMAL, ANOMALOUS))}
 
 
 def _images(folder: Path) -> list[Path]:
     if not folder.is_dir():
         raise ManifestError(f"{folder}: missing folder")
-    return image_files(folder)
+    return folders.image_files(folder)
+
+
+def _categories(root: Path, categories: list[str] | None) -> list[str]:
+    return folders.select_categories(root, folders.category_folders(root), categories)
 
 
 def mvtec_ad2_root(root: str | Path) -> Path:
     """The folder holding the categories: ``root``, or ``root/mvtec_ad_2`` when it is there."""
-    return dataset_root(root, WRAPPER)
+    return folders.dataset_root(root, WRAPPER)
 
 
 def mvtec_ad2_manifest(root: str | Path, dataset: str,
@@ -52,14 +49,16 @@ def mvtec_ad2_manifest(root: str | Path, dataset: str,
     """Index the training, validation and public test images of MVTec AD 2 at ``root``."""
     root = mvtec_ad2_root(root)
     rows = []
-    for category in select_categories(root, category_folders(root), categories):
+    for category in _categories(root, categories):
         for split, (folder, defects) in FOLDERS.items():
             for defect in defects:
                 label = int(defect == ANOMALOUS)
                 truth = root / category / PUBLIC_TEST / "ground_truth" / defect
                 for image in _images(root / category / folder / defect):
-                    mask = find_mask(image, truth, [f"{image.stem}_mask.png"]) if label else None
-                    rows.append(manifest_row(dataset, category, split, label, defect, image, mask))
+                    mask = folders.find_mask(image, truth, [f"{image.stem}_mask.png"]) \
+                        if label else None
+                    rows.append(folders.manifest_row(dataset, category, split, label, defect,
+                                                     image, mask))
     return make_manifest(rows)
 
 
@@ -69,5 +68,5 @@ def private_images(root: str | Path, categories: list[str] | None = None
     :data:`PRIVATE_TESTS`; a missing folder is an error naming it."""
     root = mvtec_ad2_root(root)
     return {(category, split): _images(root / category / split)
-            for category in select_categories(root, category_folders(root), categories)
+            for category in _categories(root, categories)
             for split in PRIVATE_TESTS}
