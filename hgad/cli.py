@@ -68,7 +68,7 @@ def _evaluate(args) -> None:
     out = Path(args.out_dir)
     evaluate(out / "model.pt", args.manifest, args.test_features, out / "metrics.json",
              out / "metrics.csv", out / "maps", settings, resolve_device(settings.device),
-             train_cache=args.train_features)
+             train_cache=args.train_features, validation_cache=args.validation_features)
 
 
 def _predict(args) -> None:
@@ -144,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     extract = commands.add_parser("extract", help="extract one split's features into a cache")
     extract.add_argument("--config", required=True)
     extract.add_argument("manifest")
-    extract.add_argument("split", choices=["train", "test"])
+    extract.add_argument("split", choices=["train", "test", "validation"])
     extract.add_argument("out")
     extract.set_defaults(run=_extract)
 
@@ -160,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("evaluate", help="score the test set, write metrics")
     evaluate.add_argument("--config", required=True)
     evaluate.add_argument("--train-features", help="needed for normalization: train_max")
+    evaluate.add_argument("--validation-features", help="the validation split's features: adds "
+                          "SegF1 (threshold from the validation images)")
     evaluate.add_argument("manifest")
     evaluate.add_argument("test_features")
     evaluate.add_argument("out_dir")

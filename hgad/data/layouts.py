@@ -156,6 +156,9 @@ def union_manifest(parts: Iterable[tuple[str, pd.DataFrame]]) -> pd.DataFrame:
     return make_manifest(pd.concat(frames, ignore_index=True).to_dict("records"))
 
 
+# Layouts whose manifests hold a validation split.
+VALIDATED_LAYOUTS = frozenset({"mvtec_ad2"})
+
 LAYOUTS: dict[str, Callable[..., pd.DataFrame]] = {
     "mvtec": mvtec_manifest,
     "folder": mvtec_manifest,

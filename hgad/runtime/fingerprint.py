@@ -26,7 +26,8 @@ EXTRACTION_CODE = ("features/backbone.py", "features/extract.py", "features/cach
 # evaluation, snapshot scoring and the baseline (workflow/rules/evaluate.smk, baselines.smk).
 SCORING_CODE = ("model/network.py", "model/flow.py", "model/prior.py", "features/cache.py",
                 "evaluation/score.py", "evaluation/evaluate.py", "evaluation/metrics.py",
-                "evaluation/conditioning.py", "evaluation/knn.py", "evaluation/maps.py")
+                "evaluation/conditioning.py", "evaluation/knn.py", "evaluation/maps.py",
+                "evaluation/seg_f1.py")
 
 
 def file_stamp(path: str | os.PathLike) -> str:

@@ -9,6 +9,7 @@ os.environ.update(
     PYTHONPATH=os.pathsep.join(filter(None, [workflow.basedir, os.getenv("PYTHONPATH")]))
 )
 
+from hgad.data.layouts import VALIDATED_LAYOUTS
 from hgad.runtime.config import archive_name, source_urls, validate_config
 from hgad.runtime.fingerprint import (
     EXTRACTION_CODE,
@@ -34,6 +35,8 @@ DATASETS = config["datasets"]
 SEEDS = config["seeds"]
 GENERATED = [name for name, spec in DATASETS.items() if spec.get("generate") == "demo"]
 UNITED = [name for name, spec in DATASETS.items() if spec["layout"] == "union"]
+# Datasets with a validation split: its features set the SegF1 threshold.
+VALIDATED = [name for name, spec in DATASETS.items() if spec["layout"] in VALIDATED_LAYOUTS]
 # Datasets unpacked from an archive (downloaded from `url(s)`, or the user's own `archive`).
 UNPACKED = [name for name, spec in DATASETS.items()
             if not {"generate", "root"} & set(spec) and name not in UNITED]
@@ -53,7 +56,7 @@ def one_of(names):
 wildcard_constraints:
     dataset=one_of(DATASETS),
     seed=r"\d+",
-    split="train|test",
+    split="train|test|validation",
 
 
 def dataset_root(dataset):
@@ -98,6 +101,13 @@ def train_inputs_for_evaluation(wildcards):
     """Inductive normalisation reads the training features too."""
     if config["evaluate"]["normalization"] == "train_max":
         return {"train_cache": f"results/{wildcards.dataset}/features/train"}
+    return {}
+
+
+def validation_inputs(wildcards):
+    """A dataset with a validation split reads its features (the SegF1 threshold)."""
+    if wildcards.dataset in VALIDATED:
+        return {"validation_cache": f"results/{wildcards.dataset}/features/validation"}
     return {}
 
 
