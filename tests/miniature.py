@@ -262,8 +262,9 @@ def build_archive(dataset: str, folder: Path) -> Miniature:
 
 
 class _Handler(SimpleHTTPRequestHandler):
-    """Serves files; sends only the first bytes of a response when the server says so; on a
-    server that refuses HEAD, answers HEAD with 403 and a ranged GET with 206 (as S3 does)."""
+    """Serves files; sends only the first bytes of a response when the server says so; answers
+    a ranged GET with 206 (unless the server ignores ranges) and, on a server that refuses HEAD,
+    HEAD with 403 (as S3 does)."""
 
     def log_message(self, format, *args):
         """Silence the per-request log."""
@@ -275,17 +276,22 @@ class _Handler(SimpleHTTPRequestHandler):
             super().do_HEAD()
 
     def do_GET(self):
-        ranged = re.fullmatch(r"bytes=(\d+)-(\d+)", self.headers.get("Range", ""))
+        ranged = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
         path = Path(self.translate_path(self.path))
-        if not (self.server.refuse_head and ranged and path.is_file()):
+        if not (ranged and path.is_file()) or self.server.ignore_ranges:
             super().do_GET()
             return
         data = path.read_bytes()
-        start, end = int(ranged[1]), min(int(ranged[2]), len(data) - 1)
+        start = int(ranged[1])
+        end = min(int(ranged[2] or len(data) - 1), len(data) - 1)
+        if start >= len(data):
+            self.send_error(416, "Range Not Satisfiable")
+            return
         self.send_response(206)
         self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
         self.send_header("Content-Length", str(end + 1 - start))
         self.end_headers()
+        self.server.ranged.append(start)
         self.wfile.write(data[start:end + 1])
 
     def copyfile(self, source, outputfile):
@@ -303,15 +309,17 @@ class ArchiveServer(ThreadingHTTPServer):
 
     ``cut_next(n)`` makes the next response stop after ``n`` bytes although its Content-Length
     announces the whole file, as a dropped connection does. ``gets`` counts the GET requests
-    answered with a whole file. ``refuse_head=True`` makes it answer HEAD with 403 and serve
-    ranged GETs (``Range: bytes=a-b``) with 206.
+    answered with a whole file; ``ranged`` lists the first byte of each ranged one (``Range:
+    bytes=a-`` or ``bytes=a-b``, answered with 206 unless ``ignore_ranges``, then with the whole
+    file). ``refuse_head=True`` makes it answer HEAD with 403.
     """
 
     daemon_threads = True
 
-    def __init__(self, folder: Path, refuse_head: bool = False):
+    def __init__(self, folder: Path, refuse_head: bool = False, ignore_ranges: bool = False):
         super().__init__(("127.0.0.1", 0), partial(_Handler, directory=str(folder)))
-        self.refuse_head = refuse_head
+        self.refuse_head, self.ignore_ranges = refuse_head, ignore_ranges
+        self.ranged: list[int] = []
         self._cuts: list[int] = []
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True)
