@@ -42,7 +42,7 @@ from hgad.evaluation.conditioning import (
     conditioned_level_maps,
     variant_anomaly_maps,
 )
-from hgad.evaluation.maps import map_path
+from hgad.evaluation.maps import map_path, write_maps_info
 from hgad.evaluation.metrics import (
     DEFAULT_AUPRO_LIMIT,
     IMAGE_METRICS,
@@ -88,6 +88,7 @@ class TestSet:
     train_rows: pd.DataFrame | None
     train_arrays: list[np.ndarray] | None
     msk_size: int
+    resize: str = "crop"  # how the cached images were made square; the masks follow
     validation_rows: pd.DataFrame | None = None
     validation_arrays: list[np.ndarray] | None = None
     _masks: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
@@ -106,7 +107,8 @@ class TestSet:
         """Ground truth of the category's test images, bool [R, msk_size, msk_size] (cached)."""
         if category not in self._masks:
             paths = self.rows["mask"].to_numpy()[self.indices(category)]
-            self._masks[category] = np.stack([load_mask(path, self.msk_size) for path in paths])
+            self._masks[category] = np.stack([load_mask(path, self.msk_size, self.resize)
+                                              for path in paths])
         return self._masks[category]
 
     def labels(self, category: str) -> np.ndarray:
@@ -131,7 +133,8 @@ def load_test_set(manifest_path: str | os.PathLike, test_cache: str | os.PathLik
             raise ValueError("normalization 'train_max' needs the training feature cache")
         train_rows = select_split(manifest, "train")
         train_arrays = checked_cache(train_cache, manifest_path, "train", len(train_rows))
-    test = TestSet(test_rows, arrays, train_rows, train_arrays, settings.evaluate.msk_size)
+    test = TestSet(test_rows, arrays, train_rows, train_arrays, settings.evaluate.msk_size,
+                   read_meta(test_cache).resize)
     if validation_cache is not None:
         test.validation_rows = select_split(manifest, VALIDATION)
         test.validation_arrays = checked_cache(validation_cache, manifest_path, VALIDATION,
@@ -184,6 +187,7 @@ def evaluate(model_path: str | os.PathLike, manifest_path: str | os.PathLike,
     test = load_test_set(manifest_path, test_cache, settings, train_cache, validation_cache)
     maps_dir = Path(maps_dir)
     maps_dir.mkdir(parents=True, exist_ok=True)
+    write_maps_info(maps_dir, test.resize)
     variants = settings.evaluate.class_conditioning
     test_maps = _conditioned_maps(model, test, variants, settings, device, train=False)
     reference = None

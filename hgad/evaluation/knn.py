@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from hgad.data.manifest import class_names, read_manifest, select_split
 from hgad.evaluation.evaluate import TestSet, checked_cache, map_metrics, write_metrics
+from hgad.features.cache import read_meta
 from hgad.model.prior import squared_distances
 from hgad.runtime.config import Settings
 
@@ -103,7 +104,7 @@ def evaluate_knn(manifest_path: str | os.PathLike, train_cache: str | os.PathLik
     test = TestSet(test_rows, checked_cache(test_cache, manifest_path, "test", len(test_rows)),
                    train_rows,
                    checked_cache(train_cache, manifest_path, "train", len(train_rows)),
-                   ev.msk_size)
+                   ev.msk_size, read_meta(test_cache).resize)
     per_category = {}
     for category in tqdm(class_names(manifest), desc="knn baseline", unit="category"):
         rows = test.indices(category)

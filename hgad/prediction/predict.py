@@ -181,7 +181,8 @@ def predict(model_path: str | os.PathLike, images: str, out_dir: str | os.PathLi
                                                   image_scores(anomaly), strict=True)):
                 name, stem = names[int(used[i])], output_stem(path, root)
                 _save_npy(out_dir / "maps" / f"{stem}.npy", anomaly[i])
-                picture = overlay(display_image(str(path), msk_size), anomaly[i], limits[name])
+                picture = overlay(display_image(str(path), msk_size, settings.resize),
+                                  anomaly[i], limits[name])
                 replace_atomically(out_dir / "overlays" / f"{stem}.png",
                                    lambda tmp, p=picture: p.save(tmp, format="PNG"))
                 rows.append({"image": str(path), "category": name,

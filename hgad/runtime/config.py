@@ -29,6 +29,7 @@ class FeatureSettings:
     std: tuple[float, ...]
     batch_size: int
     num_workers: int
+    resize: str
 
 
 @dataclass(frozen=True)
