@@ -122,6 +122,23 @@ def _check_sources(args) -> None:
                            "working mirror to `urls`, or give an archive you hold (`archive:`)")
 
 
+def _export_mvtec_ad2(args) -> None:
+    from hgad.export.mvtec_ad2 import export_mvtec_ad2
+    from hgad.runtime.device import resolve_device
+
+    thresholds = export_mvtec_ad2(args.model, args.root, args.out, resolve_device(args.device),
+                                  batch_size=args.batch_size)
+    print(f"{args.out}: maps of {len(thresholds)} categories, checked; upload it to MVTec's "
+          "evaluation server")
+
+
+def _check_mvtec_ad2_export(args) -> None:
+    from hgad.export.mvtec_ad2 import check_mvtec_ad2_export
+
+    count = check_mvtec_ad2_export(args.folder, args.root)
+    print(f"{args.folder}: the maps of {count} private test images, in the server's format")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hgad", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -216,6 +233,28 @@ def build_parser() -> argparse.ArgumentParser:
     sources.add_argument("--timeout", type=float, default=TIMEOUT_S,
                          help="seconds to wait for each host (default: %(default)s)")
     sources.set_defaults(run=_check_sources)
+
+    export = commands.add_parser(
+        "export-mvtec-ad2", help="write and check the MVTec AD 2 private test maps for MVTec's "
+        "evaluation server")
+    for flag, metavar, text in (
+            ("--model", "FILE", "a model file trained on MVTec AD 2 with features.resize: whole"),
+            ("--root", "DIR", "the MVTec AD 2 folder (with test_private/, test_private_mixed/)"),
+            ("--out", "DIR", "the folder to upload (anomaly_images/, anomaly_images_thresholded/);"
+             " replaced if it exists")):
+        export.add_argument(flag, required=True, metavar=metavar, help=text)
+    export.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    export.add_argument("--batch-size", type=int, default=8, metavar="N",
+                        help="images per scoring batch (default: %(default)s)")
+    export.set_defaults(run=_export_mvtec_ad2)
+
+    check_export = commands.add_parser(
+        "check-mvtec-ad2-export", help="check an MVTec AD 2 export's structure, names, dtypes and "
+        "sizes against the dataset")
+    check_export.add_argument("--root", required=True, metavar="DIR",
+                              help="the MVTec AD 2 folder the maps were made from")
+    check_export.add_argument("folder", help="the export (as written by export-mvtec-ad2)")
+    check_export.set_defaults(run=_check_mvtec_ad2_export)
     return parser
 
 

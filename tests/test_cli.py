@@ -24,7 +24,9 @@ COMMANDS = {"demo-data", "manifest", "extract", "train", "evaluate", "import-che
             "readme", "check-config"}
 # Run in their own test files, against what they need (local HTTP servers, a trained model).
 ELSEWHERE = {"check-sources": Path(__file__).with_name("test_check_sources.py"),
-             "predict": Path(__file__).with_name("test_predict.py")}
+             "predict": Path(__file__).with_name("test_predict.py"),
+             "export-mvtec-ad2": Path(__file__).with_name("test_export_mvtec_ad2.py"),
+             "check-mvtec-ad2-export": Path(__file__).with_name("test_export_mvtec_ad2.py")}
 
 
 def test_every_command_is_run_by_a_test():
