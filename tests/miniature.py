@@ -10,6 +10,7 @@ a response half-way and can refuse HEAD requests.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import shutil
 import socket
@@ -208,6 +209,48 @@ def write_mvtec_ad2(root: Path) -> Counter:
             write_image(base / "test_private" / f"{i:03d}_regular.png", size=size)
         write_image(base / "test_private_mixed" / "000_mixed.png", size=size)
         counts.update({("train", 0): 3, ("validation", 0): 2, ("test", 0): 2, ("test", 1): 2})
+    return counts
+
+
+# category: (width, height) of its images (Real-IAD's differ per category and are not square)
+REALIAD_CATEGORIES = {"audiojack": (20, 16), "pcb": (16, 24)}
+REALIAD_VIEWS = ("C1", "C2")
+
+
+def _realiad_entry(root: Path, category: str, sample: int, defect: str, view: str,
+                   size: tuple[int, int]) -> dict:
+    """One image of one view (and its mask when anomalous) and its JSON entry."""
+    kind = "OK" if defect == "OK" else f"NG/{defect}"
+    stem = f"{category}_{sample:04d}_{'OK' if defect == 'OK' else 'NG_' + defect}_{view}"
+    image = f"{kind}/S{sample:04d}/{stem}.jpg"
+    write_image(root / "realiad_1024" / category / image, size=size)
+    mask = None
+    if defect != "OK":
+        mask = f"{kind}/S{sample:04d}/{stem}.png"
+        write_mask(root / "realiad_1024" / category / mask, size=size)
+    return {"category": category, "anomaly_class": defect, "image_path": image,
+            "mask_path": mask}
+
+
+def write_realiad(root: Path) -> Counter:
+    """Real-IAD: ``realiad_1024/<cat>/{OK,NG/<defect>}/S<sample>/<cat>_..._<view>.jpg`` (masks
+    .png beside anomalous images) and the splits ``realiad_jsons/realiad_jsons/<cat>.json``
+    (both views) and ``realiad_jsons/realiad_jsons_sv/<cat>.json`` (view C1 only). Per category
+    and view: 2 training samples, 1 normal and 1 anomalous (defect AK) test sample."""
+    counts = Counter()
+    for category, size in REALIAD_CATEGORIES.items():
+        entries = {split: [_realiad_entry(root, category, sample, defect, view, size)
+                           for sample, defect in samples for view in REALIAD_VIEWS]
+                   for split, samples in (("train", [(1, "OK"), (2, "OK")]),
+                                          ("test", [(3, "OK"), (4, "AK")]))}
+        meta = {"prefix": category, "normal_class": "OK"}
+        for folder, views in (("realiad_jsons", REALIAD_VIEWS), ("realiad_jsons_sv", ("C1",))):
+            content = {"meta": meta, **{split: [e for e in items if e["image_path"][-6:-4]
+                                                in views] for split, items in entries.items()}}
+            path = root / "realiad_jsons" / folder / f"{category}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(content))
+        counts.update({("train", 0): 4, ("test", 0): 2, ("test", 1): 2})
     return counts
 
 

@@ -10,6 +10,7 @@ Every builder returns a :func:`~hgad.data.manifest.make_manifest` frame and take
 - ``visa``: the official one-class split ``split_csv/1cls.csv``.
 - ``mvtec_ad2``: MVTec AD 2 with its validation split
   (:func:`~hgad.data.mvtec_ad2.mvtec_ad2_manifest`).
+- ``realiad``: Real-IAD from its JSON splits (:func:`~hgad.data.realiad.realiad_manifest`).
 - ``union``: several manifests together with dataset-qualified categories (``mvtec/bottle``).
 """
 
@@ -31,6 +32,7 @@ from hgad.data.folders import (
 from hgad.data.manifest import SPLITS, ManifestError, make_manifest
 from hgad.data.mvtec import mvtec_manifest
 from hgad.data.mvtec_ad2 import mvtec_ad2_manifest
+from hgad.data.realiad import realiad_manifest
 
 # Published image counts per split: {dataset: {split: {"normal"|"anomalous"|"total": n}}}.
 PUBLISHED_COUNTS = {
@@ -166,13 +168,16 @@ LAYOUTS: dict[str, Callable[..., pd.DataFrame]] = {
     "mvtec3d": mvtec3d_manifest,
     "visa": visa_manifest,
     "mvtec_ad2": mvtec_ad2_manifest,
+    "realiad": realiad_manifest,
 }
 
 
 def build_manifest(
-    layout: str, root: str | Path, dataset: str, categories: list[str] | None = None
+    layout: str, root: str | Path, dataset: str, categories: list[str] | None = None,
+    **options,
 ) -> pd.DataFrame:
-    """Manifest of the dataset at ``root`` in ``layout`` (one of :data:`LAYOUTS`).
+    """Manifest of the dataset at ``root`` in ``layout`` (one of :data:`LAYOUTS`); ``options``
+    go to the layout's builder (``realiad``: ``images``, ``splits``).
 
     ``union`` is not a single-root layout: build its parts, then call :func:`union_manifest`.
     """
@@ -181,4 +186,4 @@ def build_manifest(
             f"{root}: unknown layout {layout!r} (known: {', '.join(sorted(LAYOUTS))}; "
             "union is built with union_manifest)"
         )
-    return LAYOUTS[layout](root, dataset, categories)
+    return LAYOUTS[layout](root, dataset, categories, **options)

@@ -178,6 +178,12 @@ def _dataset_problems(datasets: dict[str, dict]) -> list[str]:
             elif unknown:
                 problems.append(f"{where}.members: not datasets of this config: {unknown}")
             continue
+        if "realiad" in spec and spec["layout"] != "realiad":
+            problems.append(f"{where}.realiad: only for the realiad layout")
+        if spec["layout"] == "realiad" and "root" not in spec:
+            problems.append(f"{where}: Real-IAD's download is gated (docs/datasets.md, "
+                            "\"Real-IAD\"): give the folder you hold as root:")
+            continue
         download = [key for key in ("url", "urls") if key in spec]
         if len(download) == 2:
             problems.append(f"{where}: give 'url' (one URL) or 'urls' (a list), not both")
