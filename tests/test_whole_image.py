@@ -8,12 +8,15 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
+from conftest import CPU
 from PIL import Image
 
 from hgad.data.images import load_mask, load_rgb
 from hgad.evaluation import evaluate as evaluation
 from hgad.evaluation.maps import maps_resize, write_maps_info
 from hgad.features.cache import CacheMeta
+from hgad.prediction.predict import predict
 from hgad.reporting.figures import CategoryMaps, category_maps
 
 
@@ -71,3 +74,13 @@ def test_evaluation_masks_follow_the_cache(tmp_path):
     for resize, border in (("crop", False), ("whole", True)):
         test = evaluation.TestSet(rows, [], None, None, msk_size=10, resize=resize)
         assert test.masks("c")[0][:, 0].all() == border
+
+
+def test_a_model_file_from_before_resize_predicts_as_crop(tmp_path, trained, demo_root):
+    state = torch.load(trained.model, map_location="cpu", weights_only=True)
+    assert state["inference"]["features"].pop("resize") == "crop"
+    torch.save(state, tmp_path / "old.pt")
+    images = str(demo_root / "brick" / "test" / "good")
+    old = predict(tmp_path / "old.pt", images, tmp_path / "old", CPU, category="brick")
+    new = predict(trained.model, images, tmp_path / "new", CPU, category="brick")
+    assert old["score"].tolist() == new["score"].tolist()

@@ -145,7 +145,7 @@ def predict(model_path: str | os.PathLike, images: str, out_dir: str | os.PathLi
         raise ValueError(f"{model_path}: no inference record (the model was trained before hgad "
                          "predict existed, or converted from the reference code); retrain it")
     model.set_precision(record["scoring"]["precision"])
-    recorded = record["features"]
+    recorded = {"resize": "crop", **record["features"]}  # files from before resize existed
     if feature_settings is not None:
         given, source = feature_settings
         check_feature_settings(recorded, given, model_path, source)
