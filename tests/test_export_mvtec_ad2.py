@@ -16,8 +16,10 @@ from PIL import Image
 from hgad.cli import main
 from hgad.data.manifest import write_manifest
 from hgad.data.mvtec_ad2 import mvtec_ad2_manifest
+from hgad.evaluation.seg_f1 import validation_threshold
 from hgad.export.mvtec_ad2 import check_mvtec_ad2_export, export_mvtec_ad2
 from hgad.features.extract import extract_features
+from hgad.prediction.predict import predict
 from hgad.runtime.config import settings_from_config
 from hgad.training.train import train
 
@@ -45,6 +47,17 @@ def exported(tmp_path_factory):
     main(["export-mvtec-ad2", "--model", str(model), "--root", str(folder), "--out", str(out),
           "--device", "cpu"])
     return folder, out
+
+
+def test_thresholds_are_the_segf1_rule_on_the_validation_maps(exported, tmp_path):
+    folder, _ = exported
+    thresholds = export_mvtec_ad2(folder / "model.pt", folder, tmp_path / "again", CPU)
+    for category in MVTEC_AD2_CATEGORIES:
+        predict(folder / "model.pt", str(folder / "mvtec_ad_2" / category / "validation"),
+                tmp_path / category, CPU, category=category)
+        maps = np.stack([np.load(path) for path in sorted((tmp_path / category).glob("maps/*"))])
+        assert len(maps) == 2
+        assert thresholds[category] == validation_threshold(maps)
 
 
 def test_every_private_image_has_both_files_at_its_size(exported):
