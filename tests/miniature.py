@@ -325,7 +325,7 @@ class _Handler(SimpleHTTPRequestHandler):
             super().do_GET()
             return
         data = path.read_bytes()
-        start = int(ranged[1])
+        start = max(0, int(ranged[1]) - self.server.range_shift)
         end = min(int(ranged[2] or len(data) - 1), len(data) - 1)
         if start >= len(data):
             self.send_error(416, "Range Not Satisfiable")
@@ -354,7 +354,8 @@ class ArchiveServer(ThreadingHTTPServer):
     announces the whole file, as a dropped connection does. ``gets`` counts the GET requests
     answered with a whole file; ``ranged`` lists the first byte of each ranged one (``Range:
     bytes=a-`` or ``bytes=a-b``, answered with 206 unless ``ignore_ranges``, then with the whole
-    file). ``refuse_head=True`` makes it answer HEAD with 403.
+    file; ``range_shift`` bytes earlier than asked when set, as a faulty server).
+    ``refuse_head=True`` makes it answer HEAD with 403.
     """
 
     daemon_threads = True
@@ -363,6 +364,7 @@ class ArchiveServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), partial(_Handler, directory=str(folder)))
         self.refuse_head, self.ignore_ranges = refuse_head, ignore_ranges
         self.ranged: list[int] = []
+        self.range_shift = 0
         self._cuts: list[int] = []
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True)

@@ -139,6 +139,17 @@ def test_the_checksum_decides_over_a_resumed_file(archives, server, tmp_path):
     assert dest.read_bytes() == miniature.archive.read_bytes()
 
 
+def test_an_answer_from_the_wrong_byte_starts_over(archives, server, tmp_path):
+    miniature = archives["visa"]
+    dest = tmp_path / miniature.archive.name
+    whole = miniature.archive.read_bytes()
+    partial_path(dest).write_bytes(whole[:100])
+    server.range_shift = 40  # answers the range from byte 60 while saying so
+    _fetch(server, miniature, dest, retries=1)
+    assert server.ranged == [60] and server.gets == 1  # dropped, then fetched whole
+    assert dest.read_bytes() == whole
+
+
 def test_a_complete_partial_file_is_verified_not_fetched_again(archives, server, tmp_path):
     miniature = archives["btad"]
     dest = tmp_path / miniature.archive.name

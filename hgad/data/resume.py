@@ -2,8 +2,9 @@
 
 The bytes already received stay in the partial file; the next attempt (a retry, or the next run)
 asks for the rest with ``Range: bytes=<size>-``. A server that answers 206 Partial Content
-appends; one that ignores the range (200) sends the whole file, which replaces the partial file; a
-416 (range not satisfiable) means the partial file is already whole. Nothing here decides that the
+appends; one that ignores the range (200) sends the whole file, which replaces the partial file;
+a 416 (range not satisfiable) means the partial file is already whole; a 206 that starts elsewhere
+than asked drops the partial file (the next attempt starts over). Nothing here decides that the
 file is right: the caller compares its checksum (:mod:`hgad.data.download`).
 """
 
@@ -22,6 +23,13 @@ PARTIAL_CONTENT = 206
 RANGE_NOT_SATISFIABLE = 416
 
 
+def _range_start(response: requests.Response) -> int | None:
+    """The first byte of a 206 answer (its ``Content-Range: bytes <start>-<end>/<total>``)."""
+    content_range = response.headers.get("Content-Range", "")
+    start = content_range.removeprefix("bytes ").partition("-")[0]
+    return int(start) if start.isdigit() else None
+
+
 def _transfer(url: str, target: Path, progress: bool, timeout: float) -> None:
     """One attempt: fetch what ``target`` lacks (all of it if it does not exist)."""
     offset = target.stat().st_size if target.is_file() else 0
@@ -33,6 +41,11 @@ def _transfer(url: str, target: Path, progress: bool, timeout: float) -> None:
         if offset and response.status_code != PARTIAL_CONTENT:
             log.info("%s ignores the range request: downloading it whole again", url)
             offset = 0
+        elif offset and _range_start(response) != offset:
+            target.unlink()
+            raise requests.ConnectionError(
+                f"asked for the bytes from {offset}, the answer starts at "
+                f"{_range_start(response)}; the partial file is dropped")
         elif offset:
             log.info("resuming %s at byte %d", url, offset)
         announced = response.headers.get("Content-Length")
