@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import io
 import os
+import socket
 import stat
 import tarfile
+import threading
+import time
 import zipfile
 from collections import Counter
 from pathlib import Path
 
 import pytest
+import requests
 from miniature import ARCHIVES, ArchiveServer, build_archive, refused_url
 
 from hgad.data.checks import check_manifest
 from hgad.data.download import DatasetError, fetch_archive, partial_path, verify_archive
 from hgad.data.layouts import build_manifest
+from hgad.data.resume import download_resumable
 from hgad.data.unpack import unpack
 
 WRONG_SHA256 = "0" * 64
@@ -148,6 +153,29 @@ def test_an_answer_from_the_wrong_byte_starts_over(archives, server, tmp_path):
     _fetch(server, miniature, dest, retries=1)
     assert server.ranged == [60] and server.gets == 1  # dropped, then fetched whole
     assert dest.read_bytes() == whole
+
+
+def test_a_stalled_transfer_keeps_what_arrived(tmp_path):
+    """A server that sends 10 of 100 bytes, then nothing: the read times out, the 10 bytes stay
+    in the partial file for the next attempt."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+
+        def stall():
+            connection, _ = listener.accept()
+            with connection:
+                connection.recv(4096)
+                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"x" * 10)
+                time.sleep(2)
+
+        thread = threading.Thread(target=stall, daemon=True)
+        thread.start()
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/a.tar"
+        with pytest.raises(requests.ConnectionError, match="after 10 bytes"):
+            download_resumable(url, tmp_path / "a.tar", progress=False, retries=0, timeout=0.5)
+        thread.join()
+    assert (tmp_path / "a.tar").read_bytes() == b"x" * 10
 
 
 def test_a_complete_partial_file_is_verified_not_fetched_again(archives, server, tmp_path):

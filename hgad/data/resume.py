@@ -14,6 +14,7 @@ import logging
 from pathlib import Path
 
 import requests
+import urllib3
 from tqdm import tqdm
 
 log = logging.getLogger(__name__)
@@ -56,10 +57,14 @@ def _transfer(url: str, target: Path, progress: bool, timeout: float) -> None:
         with open(target, "ab" if offset else "wb") as out, tqdm(
                 total=None if expected is None else offset + expected, initial=offset,
                 unit="B", unit_scale=True, desc=target.name, disable=not progress) as bar:
-            for chunk in response.raw.stream(CHUNK_BYTES, decode_content=True):
-                out.write(chunk)
-                received += len(chunk)
-                bar.update(len(chunk))
+            try:  # read1: what has arrived, so that a failure loses nothing received
+                while chunk := response.raw.read1(CHUNK_BYTES, decode_content=True):
+                    out.write(chunk)
+                    received += len(chunk)
+                    bar.update(len(chunk))
+            except urllib3.exceptions.HTTPError as error:  # reset, timeout: what came is kept
+                raise requests.ConnectionError(
+                    f"connection broken after {received} bytes: {error}") from error
     if expected is not None and received < expected:
         raise requests.ConnectionError(
             f"connection closed after {received} of {expected} bytes")
