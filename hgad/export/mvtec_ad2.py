@@ -145,8 +145,8 @@ def check_mvtec_ad2_export(folder: str | os.PathLike, root: str | os.PathLike,
                            categories: list[str] | None = None) -> int:
     """Check an export against the dataset at ``root``: every private test image of every
     category (or of ``categories``) has its map (float16 TIFF) and thresholded map (uint8 PNG of
-    0 and 255) at its own size, and nothing else is there. Returns the number of images checked;
-    raises ``ValueError`` listing the problems."""
+    0 and 255) at its own size, and nothing else is there (hidden files aside). Returns the
+    number of images checked; raises ``ValueError`` listing the problems."""
     folder = Path(folder)
     images = private_images(root, categories)
     problems, expected = [], set()
@@ -156,7 +156,8 @@ def check_mvtec_ad2_export(folder: str | os.PathLike, root: str | os.PathLike,
             mask_file = folder / THRESHOLDED / category / split / f"{image.stem}{MASK_SUFFIX}"
             expected |= {map_file, mask_file}
             problems += _file_problems(image, map_file, mask_file)
-    found = {path for path in folder.rglob("*") if path.is_file()}
+    found = {path for path in folder.rglob("*")  # hidden: Snakemake's .snakemake_timestamp
+             if path.is_file() and not path.name.startswith(".")}
     problems += [f"{path}: not a file of the export" for path in sorted(found - expected)]
     if problems:
         listed = problems[:MAX_LISTED] + ([f"... and {len(problems) - MAX_LISTED} more"]

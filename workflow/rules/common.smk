@@ -37,6 +37,8 @@ GENERATED = [name for name, spec in DATASETS.items() if spec.get("generate") == 
 UNITED = [name for name, spec in DATASETS.items() if spec["layout"] == "union"]
 # Datasets with a validation split: its features set the SegF1 threshold.
 VALIDATED = [name for name, spec in DATASETS.items() if spec["layout"] in VALIDATED_LAYOUTS]
+# MVTec AD 2: its private test maps are exported for MVTec's evaluation server.
+EXPORTED = [name for name, spec in DATASETS.items() if spec["layout"] == "mvtec_ad2"]
 # Datasets unpacked from an archive (downloaded from `url(s)`, or the user's own `archive`).
 UNPACKED = [name for name, spec in DATASETS.items()
             if not {"generate", "root"} & set(spec) and name not in UNITED]
@@ -149,6 +151,7 @@ def final_outputs():
          "results/plots/{dataset}_seed{seed}_qualitative.png"],
         dataset=DATASETS, seed=SEEDS,
     )
+    exports = expand("results/{dataset}/seed{seed}/submission", dataset=EXPORTED, seed=SEEDS)
     whole_run = ["results/tables/summary.md", "results/tables/summary.csv",
                  "results/tables/summary.html", "results/README_results.md"]
-    return per_dataset + per_seed + whole_run
+    return per_dataset + per_seed + exports + whole_run
