@@ -21,11 +21,16 @@ import pandas as pd
 from hgad.data.images import load_mask, load_rgb
 from hgad.data.manifest import class_names, read_manifest, select_split
 from hgad.evaluation.maps import map_path, maps_resize
-from hgad.evaluation.metrics import both_classes, pro_curve_points, roc_curve_points
+from hgad.evaluation.metrics import (
+    DEFAULT_AUPRO_LIMIT,
+    both_classes,
+    pro_curve_points,
+    roc_curve_points,
+)
 from hgad.reporting.draw import qualitative_grid, roc_pro_curves, select_examples
 from hgad.runtime.atomic import PathLike
 
-MAX_FPR = 0.3  # the AUPRO integration limit of hgad.evaluation.metrics.pixel_metrics (its default)
+MAX_FPR = DEFAULT_AUPRO_LIMIT  # the PRO curves end where pixel_aupro's integral does
 Curve = tuple[np.ndarray, np.ndarray]  # (x, y) of hgad.evaluation.metrics.roc_curve_points & co.
 
 
