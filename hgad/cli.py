@@ -86,7 +86,7 @@ def _evaluate(args) -> None:
     out = Path(args.out_dir)
     evaluate(out / "model.pt", args.manifest, args.test_features, out / "metrics.json",
              out / "metrics.csv", out / "maps", settings, resolve_device(settings.device),
-             train_cache=args.train_features)
+             train_cache=args.train_features, validation_cache=args.validation_features)
 
 
 def _predict(args) -> None:
@@ -158,9 +158,26 @@ def _add_config(parser: argparse.ArgumentParser, **kwargs) -> None:
     parser.add_argument("--config", metavar="FILE", **kwargs)
 
 
+def _export_mvtec_ad2(args) -> None:
+    from hgad.export.mvtec_ad2 import export_mvtec_ad2
+    from hgad.runtime.device import resolve_device
+
+    thresholds = export_mvtec_ad2(args.model, args.root, args.out, resolve_device(args.device),
+                                  batch_size=args.batch_size)
+    print(f"{args.out}: maps of {len(thresholds)} categories, checked; upload it to MVTec's "
+          "evaluation server")
+
+
+def _check_mvtec_ad2_export(args) -> None:
+    from hgad.export.mvtec_ad2 import check_mvtec_ad2_export
+
+    count = check_mvtec_ad2_export(args.folder, args.root)
+    print(f"{args.folder}: the maps of {count} private test images, in the server's format")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from hgad.data.layouts import LAYOUTS
-    from hgad.data.manifest import SPLITS
+    from hgad.data.manifest import SPLITS, VALIDATION
 
     schema = load_schema()
     parser = argparse.ArgumentParser(prog="hgad", description=__doc__,
@@ -193,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     extract = commands.add_parser("extract", help="extract one split's features into a cache")
     _add_config(extract, required=True, help="the configuration (its features and device)")
     extract.add_argument("manifest", help="the manifest of hgad manifest")
-    extract.add_argument("split", choices=SPLITS, help="which split's images")
+    extract.add_argument("split", choices=(*SPLITS, VALIDATION), help="which split's images")
     extract.add_argument("out", help="the feature-cache folder to write")
     extract.set_defaults(run=_extract)
 
@@ -211,6 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(evaluate, required=True, help="the configuration (its evaluate and device)")
     evaluate.add_argument("--train-features", help="the train split's feature cache: needed "
                           "for evaluate.normalization: train_max")
+    evaluate.add_argument("--validation-features", help="the validation split's feature cache: "
+                          "adds SegF1 (its threshold from the validation images)")
     evaluate.add_argument("manifest", help="the manifest the features were extracted from")
     evaluate.add_argument("test_features", help="the test split's feature cache of hgad extract")
     evaluate.add_argument("out_dir", help="the folder of hgad train (model.pt); metrics.json, "
@@ -272,6 +291,31 @@ def build_parser() -> argparse.ArgumentParser:
     sources.add_argument("--timeout", type=float, default=TIMEOUT_S,
                          help="seconds to wait for each host (default: %(default)s)")
     sources.set_defaults(run=_check_sources)
+
+    export = commands.add_parser(
+        "export-mvtec-ad2", help="write and check the MVTec AD 2 private test maps for MVTec's "
+        "evaluation server")
+    for flag, metavar, text in (
+            ("--model", "FILE", "a model file trained on MVTec AD 2 with features.resize: whole"),
+            ("--root", "DIR", "the MVTec AD 2 folder (with test_private/, test_private_mixed/)"),
+            ("--out", "DIR", "the folder to upload (anomaly_images/, anomaly_images_thresholded/);"
+             " replaced if it exists")):
+        export.add_argument(flag, required=True, metavar=metavar, help=text)
+    export.add_argument("--device", type=_device_type(schema), default=schema_default("device"),
+                        help=f"{schema['properties']['device']['description']} (default: "
+                        "%(default)s)")
+    export.add_argument("--batch-size", type=int, default=schema_default("evaluate.batch_size"),
+                        metavar="N", help="images per scoring batch (default: evaluate.batch_size, "
+                        "%(default)s)")
+    export.set_defaults(run=_export_mvtec_ad2)
+
+    check_export = commands.add_parser(
+        "check-mvtec-ad2-export", help="check an MVTec AD 2 export's structure, names, dtypes and "
+        "sizes against the dataset")
+    check_export.add_argument("--root", required=True, metavar="DIR",
+                              help="the MVTec AD 2 folder the maps were made from")
+    check_export.add_argument("folder", help="the export (as written by export-mvtec-ad2)")
+    check_export.set_defaults(run=_check_mvtec_ad2_export)
     return parser
 
 

@@ -10,6 +10,7 @@ a response half-way and can refuse HEAD requests.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import shutil
 import socket
@@ -31,19 +32,27 @@ SIZE = 16
 _rng = np.random.default_rng(0)
 
 
-def write_image(path: Path, mode: str = "RGB", size: int = SIZE) -> Path:
-    """A random ``mode`` image (format from the suffix: .png, .bmp, .JPG, .tiff)."""
+def _height_width(size: int | tuple[int, int]) -> tuple[int, int]:
+    """``size`` (a side, or (width, height)) as (height, width)."""
+    return (size, size) if isinstance(size, int) else (size[1], size[0])
+
+
+def write_image(path: Path, mode: str = "RGB", size: int | tuple[int, int] = SIZE) -> Path:
+    """A random ``mode`` image (format from the suffix: .png, .bmp, .JPG, .tiff); ``size`` is
+    a side or (width, height)."""
     channels = {"RGB": (3,), "L": ()}[mode]
-    pixels = _rng.integers(0, 256, (size, size, *channels), dtype=np.uint8)
+    pixels = _rng.integers(0, 256, (*_height_width(size), *channels), dtype=np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(pixels, mode).save(path)
     return path
 
 
-def write_mask(path: Path, value: int = 255, size: int = SIZE) -> Path:
-    """A greyscale mask: 0 outside a square defect of ``value`` (1/128/255: not always binary)."""
-    pixels = np.zeros((size, size), dtype=np.uint8)
-    pixels[size // 4:size // 2, size // 4:size // 2] = value
+def write_mask(path: Path, value: int = 255, size: int | tuple[int, int] = SIZE) -> Path:
+    """A greyscale mask: 0 outside a rectangular defect of ``value`` (1/128/255: not always
+    binary); ``size`` as :func:`write_image`'s."""
+    height, width = _height_width(size)
+    pixels = np.zeros((height, width), dtype=np.uint8)
+    pixels[height // 4:height // 2, width // 4:width // 2] = value
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(pixels, "L").save(path)
     return path
@@ -176,14 +185,85 @@ def write_visa(root: Path) -> Counter:
     return counts
 
 
+# category: (width, height): not square, and different per category, as in the real dataset
+MVTEC_AD2_CATEGORIES = {"can": (24, 16), "rice": (16, 20)}
+
+
+def write_mvtec_ad2(root: Path) -> Counter:
+    """MVTec AD 2: ``<cat>/{train/good,validation/good,test_public/{good,bad}}``, masks in
+    ``test_public/ground_truth/bad/<stem>_mask.png``, unlabelled ``test_private`` and
+    ``test_private_mixed``. Per category: 3 train, 2 validation, 2 good and 2 bad public test
+    images, 2 + 1 private ones (not indexed)."""
+    counts = Counter()
+    _readme(root)
+    for category, size in MVTEC_AD2_CATEGORIES.items():
+        base = root / category
+        for i in range(3):
+            write_image(base / "train" / "good" / f"{i:03d}_regular.png", size=size)
+        for i in range(2):
+            write_image(base / "validation" / "good" / f"{i:03d}_regular.png", size=size)
+            write_image(base / "test_public" / "good" / f"{i:03d}_regular.png", size=size)
+            write_image(base / "test_public" / "bad" / f"{i:03d}_regular.png", size=size)
+            write_mask(base / "test_public" / "ground_truth" / "bad" / f"{i:03d}_regular_mask.png",
+                       size=size)
+            write_image(base / "test_private" / f"{i:03d}_regular.png", size=size)
+        write_image(base / "test_private_mixed" / "000_mixed.png", size=size)
+        counts.update({("train", 0): 3, ("validation", 0): 2, ("test", 0): 2, ("test", 1): 2})
+    return counts
+
+
+# category: (width, height) of its images (Real-IAD's differ per category and are not square)
+REALIAD_CATEGORIES = {"audiojack": (20, 16), "pcb": (16, 24)}
+REALIAD_VIEWS = ("C1", "C2")
+
+
+def _realiad_entry(root: Path, category: str, sample: int, defect: str, view: str,
+                   size: tuple[int, int]) -> dict:
+    """One image of one view (and its mask when anomalous) and its JSON entry."""
+    kind = "OK" if defect == "OK" else f"NG/{defect}"
+    stem = f"{category}_{sample:04d}_{'OK' if defect == 'OK' else 'NG_' + defect}_{view}"
+    image = f"{kind}/S{sample:04d}/{stem}.jpg"
+    write_image(root / "realiad_1024" / category / image, size=size)
+    mask = None
+    if defect != "OK":
+        mask = f"{kind}/S{sample:04d}/{stem}.png"
+        write_mask(root / "realiad_1024" / category / mask, size=size)
+    return {"category": category, "anomaly_class": defect, "image_path": image,
+            "mask_path": mask}
+
+
+def write_realiad(root: Path) -> Counter:
+    """Real-IAD: ``realiad_1024/<cat>/{OK,NG/<defect>}/S<sample>/<cat>_..._<view>.jpg`` (masks
+    .png beside anomalous images) and the splits ``realiad_jsons/realiad_jsons/<cat>.json``
+    (both views) and ``realiad_jsons/realiad_jsons_sv/<cat>.json`` (view C1 only). Per category
+    and view: 2 training samples, 1 normal and 1 anomalous (defect AK) test sample."""
+    counts = Counter()
+    for category, size in REALIAD_CATEGORIES.items():
+        entries = {split: [_realiad_entry(root, category, sample, defect, view, size)
+                           for sample, defect in samples for view in REALIAD_VIEWS]
+                   for split, samples in (("train", [(1, "OK"), (2, "OK")]),
+                                          ("test", [(3, "OK"), (4, "AK")]))}
+        meta = {"prefix": category, "normal_class": "OK"}
+        for folder, views in (("realiad_jsons", REALIAD_VIEWS), ("realiad_jsons_sv", ("C1",))):
+            content = {"meta": meta, **{split: [e for e in items if e["image_path"][-6:-4]
+                                                in views] for split, items in entries.items()}}
+            path = root / "realiad_jsons" / folder / f"{category}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(content))
+        counts.update({("train", 0): 4, ("test", 0): 2, ("test", 1): 2})
+    return counts
+
+
 def pack(staging: Path, archive: Path) -> Path:
-    """Pack the contents of ``staging`` (its children at the top) as .zip, .tar or .tar.xz."""
+    """Pack the contents of ``staging`` (its children at the top) as .zip, .tar, .tar.gz or
+    .tar.xz."""
     if archive.suffix == ".zip":
         with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
             for path in sorted(staging.rglob("*")):
                 zf.write(path, path.relative_to(staging).as_posix())
         return archive
-    options = {"mode": "w:xz", "preset": 1} if archive.name.endswith(".xz") else {"mode": "w"}
+    options = ({"mode": "w:xz", "preset": 1} if archive.name.endswith(".xz") else
+               {"mode": "w:gz"} if archive.name.endswith(".gz") else {"mode": "w"})
     with tarfile.open(archive, **options) as tar:
         for child in sorted(staging.iterdir()):
             tar.add(child, arcname=child.name)
@@ -210,6 +290,7 @@ ARCHIVES = {
     "btad": (write_btad, "btad.zip"),
     "mvtec3d": (write_mvtec3d, "mvtec_3d_anomaly_detection.tar.xz"),
     "visa": (write_visa, "VisA_20220922.tar"),
+    "mvtec_ad2": (write_mvtec_ad2, "mvtec_ad_2.tar.gz"),
 }
 
 
@@ -224,8 +305,9 @@ def build_archive(dataset: str, folder: Path) -> Miniature:
 
 
 class _Handler(SimpleHTTPRequestHandler):
-    """Serves files; sends only the first bytes of a response when the server says so; on a
-    server that refuses HEAD, answers HEAD with 403 and a ranged GET with 206 (as S3 does)."""
+    """Serves files; sends only the first bytes of a response when the server says so; answers
+    a ranged GET with 206 (unless the server ignores ranges) and, on a server that refuses HEAD,
+    HEAD with 403 (as S3 does)."""
 
     def log_message(self, format, *args):
         """Silence the per-request log."""
@@ -237,17 +319,22 @@ class _Handler(SimpleHTTPRequestHandler):
             super().do_HEAD()
 
     def do_GET(self):
-        ranged = re.fullmatch(r"bytes=(\d+)-(\d+)", self.headers.get("Range", ""))
+        ranged = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
         path = Path(self.translate_path(self.path))
-        if not (self.server.refuse_head and ranged and path.is_file()):
+        if not (ranged and path.is_file()) or self.server.ignore_ranges:
             super().do_GET()
             return
         data = path.read_bytes()
-        start, end = int(ranged[1]), min(int(ranged[2]), len(data) - 1)
+        start = max(0, int(ranged[1]) - self.server.range_shift)
+        end = min(int(ranged[2] or len(data) - 1), len(data) - 1)
+        if start >= len(data):
+            self.send_error(416, "Range Not Satisfiable")
+            return
         self.send_response(206)
         self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
         self.send_header("Content-Length", str(end + 1 - start))
         self.end_headers()
+        self.server.ranged.append(start)
         self.wfile.write(data[start:end + 1])
 
     def copyfile(self, source, outputfile):
@@ -265,15 +352,19 @@ class ArchiveServer(ThreadingHTTPServer):
 
     ``cut_next(n)`` makes the next response stop after ``n`` bytes although its Content-Length
     announces the whole file, as a dropped connection does. ``gets`` counts the GET requests
-    answered with a whole file. ``refuse_head=True`` makes it answer HEAD with 403 and serve
-    ranged GETs (``Range: bytes=a-b``) with 206.
+    answered with a whole file; ``ranged`` lists the first byte of each ranged one (``Range:
+    bytes=a-`` or ``bytes=a-b``, answered with 206 unless ``ignore_ranges``, then with the whole
+    file; ``range_shift`` bytes earlier than asked when set, as a faulty server).
+    ``refuse_head=True`` makes it answer HEAD with 403.
     """
 
     daemon_threads = True
 
-    def __init__(self, folder: Path, refuse_head: bool = False):
+    def __init__(self, folder: Path, refuse_head: bool = False, ignore_ranges: bool = False):
         super().__init__(("127.0.0.1", 0), partial(_Handler, directory=str(folder)))
-        self.refuse_head = refuse_head
+        self.refuse_head, self.ignore_ranges = refuse_head, ignore_ranges
+        self.ranged: list[int] = []
+        self.range_shift = 0
         self._cuts: list[int] = []
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True)

@@ -27,7 +27,9 @@ COMMANDS = {"demo-data", "manifest", "extract", "train", "evaluate", "import-che
             "readme", "check-config"}
 # Run in their own test files, against what they need (local HTTP servers, a trained model).
 ELSEWHERE = {"check-sources": Path(__file__).with_name("test_check_sources.py"),
-             "predict": Path(__file__).with_name("test_predict.py")}
+             "predict": Path(__file__).with_name("test_predict.py"),
+             "export-mvtec-ad2": Path(__file__).with_name("test_export_mvtec_ad2.py"),
+             "check-mvtec-ad2-export": Path(__file__).with_name("test_export_mvtec_ad2.py")}
 
 
 CLI_DOC = Path(__file__).parents[1] / "docs" / "cli.md"

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import io
 import os
+import socket
 import stat
 import tarfile
+import threading
+import time
 import zipfile
 from collections import Counter
 from pathlib import Path
 
 import pytest
+import requests
 from miniature import ARCHIVES, ArchiveServer, build_archive, refused_url
 
 from hgad.data.checks import check_manifest
-from hgad.data.download import DatasetError, fetch_archive, verify_archive
+from hgad.data.download import DatasetError, fetch_archive, partial_path, verify_archive
 from hgad.data.layouts import build_manifest
+from hgad.data.resume import download_resumable
 from hgad.data.unpack import unpack
 
 WRONG_SHA256 = "0" * 64
@@ -90,23 +95,96 @@ def test_existing_file_with_wrong_checksum_is_an_error(archives, server, tmp_pat
     assert server.gets == 0
 
 
-def test_cut_download_is_not_kept_and_a_rerun_completes_it(archives, server, tmp_path):
+def test_cut_download_is_resumed_by_the_next_run(archives, server, tmp_path):
     miniature = archives["visa"]
     dest = tmp_path / miniature.archive.name
-    server.cut_next(miniature.archive.stat().st_size // 2)
+    whole = miniature.archive.read_bytes()
+    half = len(whole) // 2
+    server.cut_next(half)
     with pytest.raises(DatasetError, match=r"\(after 1 attempt\)"):
         _fetch(server, miniature, dest, retries=0)
-    assert list(tmp_path.iterdir()) == []
+    assert not dest.exists()
+    assert partial_path(dest).read_bytes() == whole[:half]
     _fetch(server, miniature, dest, retries=0)
-    assert dest.read_bytes() == miniature.archive.read_bytes()
+    assert server.ranged == [half]  # only the missing bytes were asked for
+    assert dest.read_bytes() == whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == [dest.name]
 
 
-def test_cut_download_is_retried(archives, server, tmp_path):
+def test_cut_download_is_retried_from_where_it_stopped(archives, server, tmp_path):
     miniature = archives["mvtec3d"]
     server.cut_next(100)
     dest = _fetch(server, miniature, tmp_path / miniature.archive.name, retries=1)
     assert dest.read_bytes() == miniature.archive.read_bytes()
-    assert server.gets == 2
+    assert server.gets == 1 and server.ranged == [100]
+
+
+def test_a_server_ignoring_ranges_sends_the_whole_file_again(archives, tmp_path):
+    miniature = archives["btad"]
+    dest = tmp_path / miniature.archive.name
+    with ArchiveServer(miniature.archive.parent, ignore_ranges=True) as server:
+        server.cut_next(50)
+        dest = _fetch(server, miniature, dest, retries=1)
+    assert dest.read_bytes() == miniature.archive.read_bytes()
+
+
+def test_the_checksum_decides_over_a_resumed_file(archives, server, tmp_path):
+    """A partial file of other bytes is continued, fails the checksum, is kept as .bad; the next
+    run starts from nothing and delivers the archive."""
+    miniature = archives["mvtec"]
+    dest = tmp_path / miniature.archive.name
+    partial_path(dest).write_bytes(b"x" * 64)
+    with pytest.raises(DatasetError, match="checksum mismatch"):
+        _fetch(server, miniature, dest, retries=0)
+    assert server.ranged == [64]
+    bad = dest.with_name(dest.name + ".bad")
+    assert bad.read_bytes()[:64] == b"x" * 64
+    assert not partial_path(dest).exists()
+    _fetch(server, miniature, dest, retries=0)
+    assert dest.read_bytes() == miniature.archive.read_bytes()
+
+
+def test_an_answer_from_the_wrong_byte_starts_over(archives, server, tmp_path):
+    miniature = archives["visa"]
+    dest = tmp_path / miniature.archive.name
+    whole = miniature.archive.read_bytes()
+    partial_path(dest).write_bytes(whole[:100])
+    server.range_shift = 40  # answers the range from byte 60 while saying so
+    _fetch(server, miniature, dest, retries=1)
+    assert server.ranged == [60] and server.gets == 1  # dropped, then fetched whole
+    assert dest.read_bytes() == whole
+
+
+def test_a_stalled_transfer_keeps_what_arrived(tmp_path):
+    """A server that sends 10 of 100 bytes, then nothing: the read times out, the 10 bytes stay
+    in the partial file for the next attempt."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+
+        def stall():
+            connection, _ = listener.accept()
+            with connection:
+                connection.recv(4096)
+                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"x" * 10)
+                time.sleep(2)
+
+        thread = threading.Thread(target=stall, daemon=True)
+        thread.start()
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/a.tar"
+        with pytest.raises(requests.ConnectionError, match="after 10 bytes"):
+            download_resumable(url, tmp_path / "a.tar", progress=False, retries=0, timeout=0.5)
+        thread.join()
+    assert (tmp_path / "a.tar").read_bytes() == b"x" * 10
+
+
+def test_a_complete_partial_file_is_verified_not_fetched_again(archives, server, tmp_path):
+    miniature = archives["btad"]
+    dest = tmp_path / miniature.archive.name
+    partial_path(dest).write_bytes(miniature.archive.read_bytes())
+    _fetch(server, miniature, dest, retries=0)  # the server answers 416: nothing is missing
+    assert dest.read_bytes() == miniature.archive.read_bytes()
+    assert server.gets == 0 and server.ranged == []
 
 
 def test_second_url_serves_when_the_first_is_missing(archives, server, tmp_path):

@@ -3,9 +3,11 @@
 URLs and checksum come from the config, never from code: hosts move (a dataset may list
 mirrors, tried in order; the checksum decides which delivered it). Exactly one of ``sha256``
 or ``md5`` is given (MVTec 3D-AD publishes only an md5). A file at the destination is always one
-whose checksum matched: pooch streams into a temporary file and renames only a complete
-download, and that download is verified before it takes the destination name. A download whose
-checksum does not match is kept as ``<dest>.bad`` for inspection.
+whose checksum matched: the transfer streams into ``<dest>.download``, which an interrupted
+transfer leaves behind and the next attempt (a retry, another mirror, the next run) continues
+with an HTTP Range request (:mod:`hgad.data.resume`); only a complete download whose checksum
+matches takes the destination name. A download whose checksum does not match is kept as
+``<dest>.bad`` for inspection, and the next attempt starts from nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pooch
 import requests
 
 from hgad.data.links import describe_failure
+from hgad.data.resume import download_resumable
 
 log = logging.getLogger(__name__)
 
@@ -59,28 +62,15 @@ def verify_archive(
     return path
 
 
-def _download(url: str, target: Path, progress: bool, retries: int) -> Path:
-    """Stream ``url`` into ``target`` with pooch (temporary file, renamed once complete)."""
-    fetcher = pooch.create(
-        path=target.parent,
-        base_url="",
-        registry={target.name: None},
-        urls={target.name: url},
-        retry_if_failed=retries,
-    )
-    downloader = pooch.HTTPDownloader(progressbar=progress, timeout=TIMEOUT_S)
-    return Path(fetcher.fetch(target.name, downloader=downloader))
-
-
 def _fetch_from(url: str, dest: Path, bad: Path, algorithm: str, expected: str, progress: bool,
                 retries: int) -> str | None:
     """Download ``url`` to ``dest`` if it delivers the archive; else say why not.
 
-    A failed transfer leaves nothing behind; a complete file with the wrong checksum is kept as
-    ``bad``.
+    A failed transfer leaves its partial file for the next attempt to continue; a complete file
+    with the wrong checksum is kept as ``bad``.
     """
     try:
-        staged = _download(url, dest.with_name(dest.name + ".download"), progress, retries)
+        staged = download_resumable(url, partial_path(dest), progress, retries, TIMEOUT_S)
     except requests.RequestException as err:
         attempts = retries + 1
         return f"{describe_failure(err)} (after {attempts} attempt{'s' * (attempts > 1)})"
@@ -90,6 +80,11 @@ def _fetch_from(url: str, dest: Path, bad: Path, algorithm: str, expected: str, 
         return f"{_mismatch(algorithm, expected, actual)}; the file is kept as {bad} for inspection"
     os.replace(staged, dest)
     return None
+
+
+def partial_path(dest: Path) -> Path:
+    """Where the download of ``dest`` accumulates until it is complete and verified."""
+    return dest.with_name(dest.name + ".download")
 
 
 def _bad_path(dest: Path, number: int) -> Path:
@@ -110,7 +105,8 @@ def fetch_archive(
 
     ``urls`` (one URL or mirrors) are tried in order until one delivers a file with the
     checksum: the checksum decides, never the host. A failed transfer is retried ``retries``
-    times. When every URL fails, one :class:`DatasetError` lists each with its HTTP status,
+    times, each retry continuing where the last stopped (so does the next call after a
+    failure). When every URL fails, one :class:`DatasetError` lists each with its HTTP status,
     network error or checksum mismatch and says how to hand over an archive downloaded by hand
     (the ``archive:`` line for ``datasets.<dataset>``).
     """

@@ -2,7 +2,9 @@
 
 Images: shorter side resized to ``img_size`` (Lanczos), centre crop, RGB float in [0, 1]
 (normalised by :func:`hgad.features.extract.load_image`). Masks: resized to ``msk_size`` (nearest),
-centre crop, binarised (any non-zero pixel is anomalous).
+centre crop, binarised (any non-zero pixel is anomalous). That is the reference's ``crop``
+(:data:`RESIZE_MODES`); ``whole`` instead resizes the whole image (and mask) to the square, aspect
+ratio not kept, so that no border is cut (MVTec AD 2 has defects there).
 
 16-bit images (common from industrial cameras) are scaled to 8 bits (value >> 8) before
 anything else, so they score exactly like their 8-bit versions: Pillow opens a 16-bit greyscale
@@ -15,6 +17,17 @@ from __future__ import annotations
 
 import numpy as np
 from PIL import Image, ImageOps
+
+RESIZE_MODES = ("crop", "whole")
+
+
+def _to_square(image: Image.Image, size: int, resample: int, resize: str) -> Image.Image:
+    """``image`` as ``size`` x ``size`` by ``resize`` (one of :data:`RESIZE_MODES`)."""
+    if resize == "whole":
+        return image.resize((size, size), resample)
+    if resize != "crop":
+        raise ValueError(f"unknown resize mode {resize!r} (known: {', '.join(RESIZE_MODES)})")
+    return _resize_shorter_and_crop(image, size, resample)
 
 
 def _resize_shorter_and_crop(image: Image.Image, size: int, resample: int) -> Image.Image:
@@ -55,21 +68,22 @@ def to_rgb(image: Image.Image, path: str) -> Image.Image:
     return image.convert("RGB")
 
 
-def load_rgb(path: str, img_size: int) -> np.ndarray:
+def load_rgb(path: str, img_size: int, resize: str = "crop") -> np.ndarray:
     """Load an image file as RGB float32 [img_size, img_size, 3] in [0, 1], not normalised."""
     with Image.open(path) as image:
         rgb = to_rgb(image, path)
-    rgb = _resize_shorter_and_crop(rgb, img_size, Image.LANCZOS)
+    rgb = _to_square(rgb, img_size, Image.LANCZOS, resize)
     return np.asarray(rgb, dtype=np.float32) / 255.0
 
 
-def load_mask(path: str, msk_size: int) -> np.ndarray:
-    """Load a ground-truth mask as bool [msk_size, msk_size]; an empty path gives all False."""
+def load_mask(path: str, msk_size: int, resize: str = "crop") -> np.ndarray:
+    """Load a ground-truth mask as bool [msk_size, msk_size], resized as the image was; an empty
+    path gives all False."""
     if not path:
         return np.zeros((msk_size, msk_size), dtype=bool)
     with Image.open(path) as mask:
         grey = mask.convert("L")
-    grey = _resize_shorter_and_crop(grey, msk_size, Image.NEAREST)
+    grey = _to_square(grey, msk_size, Image.NEAREST, resize)
     return binarize_mask(np.asarray(grey))
 
 

@@ -8,6 +8,9 @@ Every builder returns a :func:`~hgad.data.manifest.make_manifest` frame and take
 - ``btad``: ``BTech_Dataset_transformed/<01|02|03>/{train/ok,test/ok,test/ko,ground_truth/ko}``.
 - ``mvtec3d``: RGB only, ``<cat>/{train,test}/<label>/rgb/*.png``, masks in ``.../gt/``.
 - ``visa``: the official one-class split ``split_csv/1cls.csv``.
+- ``mvtec_ad2``: MVTec AD 2 with its validation split
+  (:func:`~hgad.data.mvtec_ad2.mvtec_ad2_manifest`).
+- ``realiad``: Real-IAD from its JSON splits (:func:`~hgad.data.realiad.realiad_manifest`).
 - ``union``: several manifests together with dataset-qualified categories (``mvtec/bottle``).
 """
 
@@ -29,11 +32,15 @@ from hgad.data.folders import (
 )
 from hgad.data.manifest import SPLITS, ManifestError, make_manifest
 from hgad.data.mvtec import mvtec_manifest
+from hgad.data.mvtec_ad2 import mvtec_ad2_manifest
+from hgad.data.realiad import realiad_manifest
 
 # Published image counts per split: {dataset: {split: {"normal"|"anomalous"|"total": n}}}.
 PUBLISHED_COUNTS = {
     "mvtec": {"train": {"total": 3629}, "test": {"total": 1725}},
     "visa": {"train": {"total": 8659}, "test": {"normal": 962, "anomalous": 1200}},
+    "mvtec_ad2": {"train": {"total": 2528}, "validation": {"total": 302},
+                  "test": {"total": 1789}},
 }
 
 BTAD_FOLDER = "BTech_Dataset_transformed"
@@ -152,19 +159,26 @@ def union_manifest(parts: Iterable[tuple[str, pd.DataFrame]]) -> pd.DataFrame:
     return make_manifest(pd.concat(frames, ignore_index=True).to_dict("records"))
 
 
+# Layouts whose manifests hold a validation split.
+VALIDATED_LAYOUTS = frozenset({"mvtec_ad2"})
+
 LAYOUTS: dict[str, Callable[..., pd.DataFrame]] = {
     "mvtec": mvtec_manifest,
     "folder": mvtec_manifest,
     "btad": btad_manifest,
     "mvtec3d": mvtec3d_manifest,
     "visa": visa_manifest,
+    "mvtec_ad2": mvtec_ad2_manifest,
+    "realiad": realiad_manifest,
 }
 
 
 def build_manifest(
-    layout: str, root: str | Path, dataset: str, categories: list[str] | None = None
+    layout: str, root: str | Path, dataset: str, categories: list[str] | None = None,
+    **options,
 ) -> pd.DataFrame:
-    """Manifest of the dataset at ``root`` in ``layout`` (one of :data:`LAYOUTS`).
+    """Manifest of the dataset at ``root`` in ``layout`` (one of :data:`LAYOUTS`); ``options``
+    go to the layout's builder (``realiad``: ``images``, ``splits``).
 
     ``union`` is not a single-root layout: build its parts, then call :func:`union_manifest`.
     """
@@ -173,4 +187,4 @@ def build_manifest(
             f"{root}: unknown layout {layout!r} (known: {', '.join(sorted(LAYOUTS))}; "
             "union is built with union_manifest)"
         )
-    return LAYOUTS[layout](root, dataset, categories)
+    return LAYOUTS[layout](root, dataset, categories, **options)

@@ -1,8 +1,10 @@
 """The manifest: the single description of a dataset that everything downstream reads.
 
-One row per image with the columns of :data:`COLUMNS`. ``label`` is 0 for a normal image and 1
-for an anomalous one; ``mask`` is empty for normal images. Categories are dataset-qualified only
-in the Union setting; :func:`class_names` gives the stable class index (sorted names).
+One row per image with the columns of :data:`COLUMNS`. ``split`` is ``train``, ``test`` or, for a
+dataset with one, ``validation`` (normal images used by neither training nor the test metrics).
+``label`` is 0 for a normal image and 1 for an anomalous one; ``mask`` is empty for normal
+images. Categories are dataset-qualified only in the Union setting; :func:`class_names` gives
+the stable class index (sorted names).
 ``fingerprint`` holds the size and mtime of the image (and its mask) when the manifest was made,
 so a file rewritten in place changes the manifest and everything made from it.
 """
@@ -19,7 +21,8 @@ from hgad.runtime.atomic import replace_atomically
 from hgad.runtime.fingerprint import file_stamp
 
 COLUMNS = ["dataset", "category", "split", "label", "defect", "image", "mask", "fingerprint"]
-SPLITS = ("train", "test")
+SPLITS = ("train", "test")  # every category has both
+VALIDATION = "validation"  # normal images of a dataset's own validation split (MVTec AD 2), if any
 
 
 class ManifestError(ValueError):
@@ -41,7 +44,7 @@ def make_manifest(rows: list[dict]) -> pd.DataFrame:
         for image, mask in zip(frame["image"], frame["mask"], strict=True)
     ]
     frame["defect"] = frame["defect"].astype(str)
-    bad = frame[~frame["split"].isin(SPLITS)]
+    bad = frame[~frame["split"].isin((*SPLITS, VALIDATION))]
     if not bad.empty:
         raise ManifestError(f"{bad['image'].iloc[0]}: unknown split {bad['split'].iloc[0]!r}")
     missing = frame[(frame["label"] == 1) & (frame["mask"] == "")]

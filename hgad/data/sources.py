@@ -34,6 +34,6 @@ def dataset_manifest(name: str, spec: dict, root: str | os.PathLike,
                 raise ManifestError(f"{name}: categories not found: {', '.join(unknown)}")
             frame = frame[frame["category"].isin(categories)].reset_index(drop=True)
         return frame, count_table(frame)
-    frame = build_manifest(spec["layout"], root, name, categories)
+    frame = build_manifest(spec["layout"], root, name, categories, **spec.get("realiad", {}))
     expected = None if categories or "generate" in spec else PUBLISHED_COUNTS.get(spec["layout"])
     return frame, check_manifest(frame, expected_counts=expected)

@@ -19,7 +19,9 @@ import json
 import math
 import os
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -28,21 +30,30 @@ import torch
 from tqdm import tqdm
 
 from hgad.data.images import load_mask
-from hgad.data.manifest import class_names, manifest_hash, read_manifest, select_split
+from hgad.data.manifest import (
+    VALIDATION,
+    class_names,
+    manifest_hash,
+    read_manifest,
+    select_split,
+)
 from hgad.evaluation.conditioning import (
     ConditionedMaps,
     conditioned_level_maps,
     variant_anomaly_maps,
 )
-from hgad.evaluation.maps import map_path
+from hgad.evaluation.maps import map_path, write_maps_info
 from hgad.evaluation.metrics import (
+    DEFAULT_AUPRO_LIMIT,
     IMAGE_METRICS,
     PIXEL_METRICS,
+    aupro_name,
     both_classes,
     image_metrics,
     pixel_metrics,
     roc_auc,
 )
+from hgad.evaluation.seg_f1 import seg_f1, validation_threshold
 from hgad.features.cache import CacheMismatchError, open_cache, read_meta
 from hgad.model.maps import level_maps
 from hgad.model.model_file import load_model_file, read_model_file
@@ -57,6 +68,8 @@ from hgad.runtime.atomic import replace_atomically
 from hgad.runtime.config import Settings
 from hgad.runtime.provenance import provenance
 from hgad.runtime.result_warnings import ResultWarning
+
+SEG_F1 = "pixel_seg_f1"
 
 
 def checked_cache(folder, manifest_path, split: str, rows: int) -> list[np.ndarray]:
@@ -82,17 +95,27 @@ class TestSet:
     train_rows: pd.DataFrame | None
     train_arrays: list[np.ndarray] | None
     msk_size: int
+    resize: str = "crop"  # how the cached images were made square; the masks follow
+    validation_rows: pd.DataFrame | None = None
+    validation_arrays: list[np.ndarray] | None = None
     _masks: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def indices(self, category: str, train: bool = False) -> np.ndarray:
         rows = self.train_rows if train else self.rows
         return np.flatnonzero(rows["category"].to_numpy() == category)
 
+    def validation_indices(self, category: str) -> np.ndarray:
+        """The category's rows of the validation cache (none without one)."""
+        if self.validation_rows is None:
+            return np.zeros(0, int)
+        return np.flatnonzero(self.validation_rows["category"].to_numpy() == category)
+
     def masks(self, category: str) -> np.ndarray:
         """Ground truth of the category's test images, bool [R, msk_size, msk_size] (cached)."""
         if category not in self._masks:
             paths = self.rows["mask"].to_numpy()[self.indices(category)]
-            self._masks[category] = np.stack([load_mask(path, self.msk_size) for path in paths])
+            self._masks[category] = np.stack([load_mask(path, self.msk_size, self.resize)
+                                              for path in paths])
         return self._masks[category]
 
     def labels(self, category: str) -> np.ndarray:
@@ -104,8 +127,10 @@ class TestSet:
 
 
 def load_test_set(manifest_path: str | os.PathLike, test_cache: str | os.PathLike,
-                  settings: Settings, train_cache: str | os.PathLike | None = None) -> TestSet:
-    """Open the caches of a manifest, checking that they were made from it."""
+                  settings: Settings, train_cache: str | os.PathLike | None = None,
+                  validation_cache: str | os.PathLike | None = None) -> TestSet:
+    """Open the caches of a manifest, checking that they were made from it (the validation
+    cache, where given, sets the SegF1 thresholds)."""
     manifest = read_manifest(manifest_path)
     test_rows = select_split(manifest, "test")
     arrays = checked_cache(test_cache, manifest_path, "test", len(test_rows))
@@ -115,7 +140,13 @@ def load_test_set(manifest_path: str | os.PathLike, test_cache: str | os.PathLik
             raise ValueError("normalization 'train_max' needs the training feature cache")
         train_rows = select_split(manifest, "train")
         train_arrays = checked_cache(train_cache, manifest_path, "train", len(train_rows))
-    return TestSet(test_rows, arrays, train_rows, train_arrays, settings.evaluate.msk_size)
+    test = TestSet(test_rows, arrays, train_rows, train_arrays, settings.evaluate.msk_size,
+                   read_meta(test_cache).resize)
+    if validation_cache is not None:
+        test.validation_rows = select_split(manifest, VALIDATION)
+        test.validation_arrays = checked_cache(validation_cache, manifest_path, VALIDATION,
+                                               len(test.validation_rows))
+    return test
 
 
 def category_maps(model: HGADModel, test: TestSet, category: str, settings: Settings,
@@ -150,15 +181,19 @@ def _checked_model(model_path, manifest_path, settings: Settings,
 def evaluate(model_path: str | os.PathLike, manifest_path: str | os.PathLike,
              test_cache: str | os.PathLike, metrics_json: str | os.PathLike,
              metrics_csv: str | os.PathLike, maps_dir: str | os.PathLike, settings: Settings,
-             device: torch.device, train_cache: str | os.PathLike | None = None) -> dict:
+             device: torch.device, train_cache: str | os.PathLike | None = None,
+             validation_cache: str | os.PathLike | None = None) -> dict:
     """Score every test image and compute the metrics per category; returns the JSON content.
 
-    ``train_cache`` is required when ``settings.evaluate.normalization`` is ``train_max``.
+    ``train_cache`` is required when ``settings.evaluate.normalization`` is ``train_max``;
+    ``validation_cache`` (the manifest's validation split) adds ``pixel_seg_f1`` to every
+    category with validation images.
     """
     model, state = _checked_model(model_path, manifest_path, settings, device)
-    test = load_test_set(manifest_path, test_cache, settings, train_cache)
+    test = load_test_set(manifest_path, test_cache, settings, train_cache, validation_cache)
     maps_dir = Path(maps_dir)
     maps_dir.mkdir(parents=True, exist_ok=True)
+    write_maps_info(maps_dir, test.resize)
     variants = settings.evaluate.class_conditioning
     test_maps = conditioned_maps(model, test, variants, settings, device, train=False)
     reference = None
@@ -174,8 +209,13 @@ def evaluate(model_path: str | os.PathLike, manifest_path: str | os.PathLike,
         metrics = {}
         for variant, maps in by_variant.items():
             prefix = "" if variant == "oracle" else f"{variant}_"
-            found = map_metrics(maps, labels, test.masks(category), test.where(category))
+            found = map_metrics(maps, labels, test.masks(category), test.where(category),
+                                settings.evaluate.aupro_limits)
             metrics.update({prefix + name: value for name, value in found.items()})
+        if len(test.validation_indices(category)):
+            fitting = (reference or test_maps)[category].kinds("oracle")
+            metrics.update(_seg_f1(model, test, category, fitting, by_variant["oracle"],
+                                   settings, device))
         if "predicted" in variants:
             index = model.class_names.index(category)
             metrics["predicted_class_accuracy"] = float(
@@ -186,14 +226,35 @@ def evaluate(model_path: str | os.PathLike, manifest_path: str | os.PathLike,
                          state.get("provenance", {}))
 
 
-def map_metrics(scores: np.ndarray, labels: np.ndarray, masks: np.ndarray,
-                where: str) -> dict[str, float]:
-    """Image metrics of the maxima and pixel metrics of anomaly maps [R, S, S]; NaN (with a
-    warning naming ``where``) for those whose labels hold a single class."""
+def map_metrics(scores: np.ndarray, labels: np.ndarray, masks: np.ndarray, where: str,
+                aupro_limits: Sequence[float] = (DEFAULT_AUPRO_LIMIT,)) -> dict[str, float]:
+    """Image metrics of the maxima and pixel metrics of anomaly maps [R, S, S], the AUPRO up to
+    each of ``aupro_limits`` (:func:`aupro_name`); NaN (with a warning naming ``where``) for
+    those whose labels hold a single class."""
+    more_limits = [limit for limit in aupro_limits if limit != DEFAULT_AUPRO_LIMIT]
+    pixel_names = (*PIXEL_METRICS, *map(aupro_name, more_limits))
     return {**_or_nan(image_metrics, IMAGE_METRICS, image_scores(scores), labels,
                       f"{where}: test images", "image"),
-            **_or_nan(pixel_metrics, PIXEL_METRICS, scores, masks, f"{where}: test pixels",
-                      "pixel")}
+            **_or_nan(partial(pixel_metrics, more_limits=more_limits), pixel_names, scores,
+                      masks, f"{where}: test pixels", "pixel")}
+
+
+def _seg_f1(model: HGADModel, test: TestSet, category: str,
+            fitting: dict[str, list[torch.Tensor]], test_scores: np.ndarray, settings: Settings,
+            device: torch.device) -> dict[str, float]:
+    """``pixel_seg_f1`` of the category's oracle maps ``test_scores`` [R, S, S]: the threshold
+    from its validation images' maps, normalised with the constants of the test maps (fitted on
+    ``fitting``, the per-level maps the test maps' normaliser was fitted on)."""
+    ev = settings.evaluate
+    rows = test.validation_indices(category)
+    normalizer = fit_normalizer(fitting, ev.msk_size, clip=test.train_arrays is not None)
+    maps = level_maps(model, test.validation_arrays, rows,
+                      np.full(len(rows), model.class_names.index(category)), ev.batch_size,
+                      device)
+    threshold = validation_threshold(anomaly_maps(maps, normalizer, ev.msk_size,
+                                                  ev.gaussian_sigma))
+    return _or_nan(lambda s, y: {SEG_F1: seg_f1(s, y, threshold)}, (SEG_F1,), test_scores,
+                   test.masks(category), f"{test.where(category)}: test pixels (SegF1)", "pixel")
 
 
 def conditioned_maps(model: HGADModel, test: TestSet, variants: tuple[str, ...],

@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from hgad.data.manifest import class_names, read_manifest, select_split
 from hgad.evaluation.evaluate import TestSet, checked_cache, map_metrics, write_metrics
+from hgad.features.cache import read_meta
 from hgad.model.prior import squared_distances
 from hgad.runtime.config import Settings
 
@@ -110,7 +111,7 @@ def evaluate_knn(manifest_path: str | os.PathLike, train_cache: str | os.PathLik
     test = TestSet(test_rows, checked_cache(test_cache, manifest_path, "test", len(test_rows)),
                    train_rows,
                    checked_cache(train_cache, manifest_path, "train", len(train_rows)),
-                   ev.msk_size)
+                   ev.msk_size, read_meta(test_cache).resize)
     per_category = {}
     for category in tqdm(class_names(manifest), desc="knn baseline", unit="category"):
         rows = test.indices(category)
@@ -122,7 +123,8 @@ def evaluate_knn(manifest_path: str | os.PathLike, train_cache: str | os.PathLik
         scores = knn_anomaly_maps(level_maps, ev.msk_size, ev.gaussian_sigma)
         labels = test.labels(category)
         per_category[category] = {**map_metrics(scores, labels, test.masks(category),
-                                                f"{test.where(category)} (kNN baseline)"),
+                                                f"{test.where(category)} (kNN baseline)",
+                                                ev.aupro_limits),
                                   "num_test": len(labels), "num_anomalous": int(labels.sum())}
     source = f"knn baseline (coreset_fraction {settings.knn.coreset_fraction})"
     return write_metrics(per_category, metrics_json, metrics_csv, source, manifest_path)

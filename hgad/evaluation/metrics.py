@@ -19,7 +19,7 @@ block by block, so the curve itself is never held whole.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain
 
@@ -29,6 +29,7 @@ from scipy import ndimage
 
 _CHUNK = 1 << 20  # sorted positions handled per step: temporaries stay around 50 MB
 _STRUCTURE = np.ones((3, 3), dtype=int)  # ground-truth regions are 8-connected
+DEFAULT_AUPRO_LIMIT = 0.3  # the limit of ``pixel_aupro``; other limits get their own names
 
 
 @dataclass
@@ -105,19 +106,51 @@ def _cut_at_limit(last: tuple[float, float], fpr: np.ndarray, pro: np.ndarray,
     return inside, y0 + (y1 - y0) * (limit - x0) / (x1 - x0)
 
 
+class _ProArea:
+    """Twice the area under a PRO curve up to ``limit``, its points arriving block by block."""
+
+    def __init__(self, limit: float):
+        self.limit = limit
+        self.last_fpr = self.last_pro = self.area2 = 0.0
+        self.done = False
+
+    def add(self, fpr: np.ndarray, pro: np.ndarray) -> None:
+        """Trapezoids of the PRO curve up to ``limit``, as the official ``trapezoid``.
+
+        fpr, pro: [G] the next points, fpr non-decreasing. The segment that crosses ``limit``
+        adds the part up to it, with PRO interpolated linearly; later points add nothing.
+        """
+        if self.done:
+            return
+        inside, y_cut = _cut_at_limit((self.last_fpr, self.last_pro), fpr, pro, self.limit)
+        x = np.concatenate(([self.last_fpr], fpr))
+        y = np.concatenate(([self.last_pro], pro))
+        self.area2 += float(np.sum((y[1 : inside + 1] + y[:inside]) * np.diff(x[: inside + 1])))
+        if inside < fpr.size:
+            self.done = True
+            if y_cut is not None:
+                x0, y0 = x[inside], y[inside]
+                self.area2 += float((y_cut + y0) * (self.limit - x0))
+        self.last_fpr, self.last_pro = x[-1], y[-1]
+
+    @property
+    def aupro(self) -> float:
+        return 0.5 * self.area2 / self.limit
+
+
 class _CurveSums:
     """Areas and maxima over a curve whose points arrive block by block (see module docstring).
 
-    ``n_regions`` > 0 also integrates the PRO curve up to ``max_fpr``.
+    ``n_regions`` > 0 also integrates the PRO curve up to each of ``limits``.
     """
 
-    def __init__(self, n_pos: int, n_neg: int, n_regions: int = 0, max_fpr: float = 0.3):
+    def __init__(self, n_pos: int, n_neg: int, n_regions: int = 0,
+                 limits: Sequence[float] = (DEFAULT_AUPRO_LIMIT,)):
         self.n_pos, self.n_neg = n_pos, n_neg
-        self.n_regions, self.max_fpr = n_regions, max_fpr
+        self.n_regions = n_regions
         self.last_tp = self.last_fp = 0.0
         self.roc_area2 = self.ap_sum = self.f1_max = self.iou_max = 0.0
-        self.last_fpr = self.last_pro = self.pro_area2 = 0.0  # *_area2: twice the area
-        self.pro_done = False
+        self.pro_areas = [_ProArea(limit) for limit in limits]
 
     def add_all(self, blocks: Iterable[_Points]) -> _CurveSums:
         """Add every block, then close the PRO curve at (1, 1); returns self."""
@@ -143,23 +176,8 @@ class _CurveSums:
         self.last_tp, self.last_fp = tp[-1], fp[-1]
 
     def _add_pro(self, fpr: np.ndarray, pro: np.ndarray) -> None:
-        """Trapezoids of the PRO curve up to ``max_fpr``, as the official ``trapezoid``.
-
-        fpr, pro: [G] the next points, fpr non-decreasing. The segment that crosses ``max_fpr``
-        adds the part up to it, with PRO interpolated linearly; later points add nothing.
-        """
-        if self.pro_done:
-            return
-        inside, y_cut = _cut_at_limit((self.last_fpr, self.last_pro), fpr, pro, self.max_fpr)
-        x = np.concatenate(([self.last_fpr], fpr))
-        y = np.concatenate(([self.last_pro], pro))
-        self.pro_area2 += float(np.sum((y[1 : inside + 1] + y[:inside]) * np.diff(x[: inside + 1])))
-        if inside < fpr.size:
-            self.pro_done = True
-            if y_cut is not None:
-                x0, y0 = x[inside], y[inside]
-                self.pro_area2 += float((y_cut + y0) * (self.max_fpr - x0))
-        self.last_fpr, self.last_pro = x[-1], y[-1]
+        for area in self.pro_areas:
+            area.add(fpr, pro)
 
     @property
     def roc_auc(self) -> float:
@@ -171,7 +189,8 @@ class _CurveSums:
 
     @property
     def aupro(self) -> float:
-        return 0.5 * self.pro_area2 / self.max_fpr
+        """The AUPRO up to the first limit."""
+        return self.pro_areas[0].aupro
 
 
 IMAGE_METRICS = ("image_auroc", "image_ap", "image_f1_max")
@@ -284,38 +303,48 @@ def _flat_scores(maps: ArrayLike) -> np.ndarray:
 
 
 def _pixel_regions(maps: ArrayLike, masks: ArrayLike,
-                   max_fpr: float) -> tuple[np.ndarray, np.ndarray, int]:
+                   limits: Sequence[float]) -> tuple[np.ndarray, np.ndarray, int]:
     """Checked inputs -> (region id per pixel, region sizes, number of anomalous pixels)."""
     if np.ndim(maps) != 3 or np.shape(maps) != np.shape(masks):
         raise ValueError(
             f"maps and masks must be [N, H, W] of one shape, got {np.shape(maps)} and "
             f"{np.shape(masks)}"
         )
-    if not 0 < max_fpr <= 1:
-        raise ValueError(f"max_fpr must lie in (0, 1], got {max_fpr}")
+    for limit in limits:
+        if not 0 < limit <= 1:
+            raise ValueError(f"max_fpr must lie in (0, 1], got {limit}")
     region, sizes = _regions(masks)
     n_pos = int(sizes.sum())
     _check_both_classes(n_pos, region.size, "masks")
     return region, sizes, n_pos
 
 
-def _pixel_curve(maps: ArrayLike, masks: ArrayLike, max_fpr: float) -> _CurveSums:
-    """Curve sums over every pixel of ``maps`` [N, H, W] vs ``masks`` [N, H, W], PRO included."""
-    region, sizes, n_pos = _pixel_regions(maps, masks, max_fpr)
+def _pixel_curve(maps: ArrayLike, masks: ArrayLike, limits: Sequence[float]) -> _CurveSums:
+    """Curve sums over every pixel of ``maps`` [N, H, W] vs ``masks`` [N, H, W], PRO included
+    (integrated up to each of ``limits``)."""
+    region, sizes, n_pos = _pixel_regions(maps, masks, limits)
     weight_of = np.concatenate(([0.0], 1.0 / sizes))
     scores = _flat_scores(maps)
     order = _descending_order(scores)
-    sums = _CurveSums(n_pos, region.size - n_pos, n_regions=sizes.size, max_fpr=max_fpr)
+    sums = _CurveSums(n_pos, region.size - n_pos, n_regions=sizes.size, limits=limits)
     return sums.add_all(_tie_points(scores, region, order, weight_of))
 
 
-def pixel_metrics(maps: ArrayLike, masks: ArrayLike, max_fpr: float = 0.3) -> dict[str, float]:
+def aupro_name(limit: float) -> str:
+    """The metric name of the AUPRO up to ``limit``: ``pixel_aupro`` at
+    :data:`DEFAULT_AUPRO_LIMIT`, else ``pixel_aupro_<limit>`` (``pixel_aupro_0.05``)."""
+    return "pixel_aupro" if limit == DEFAULT_AUPRO_LIMIT else f"pixel_aupro_{limit:g}"
+
+
+def pixel_metrics(maps: ArrayLike, masks: ArrayLike, max_fpr: float = DEFAULT_AUPRO_LIMIT,
+                  more_limits: Sequence[float] = ()) -> dict[str, float]:
     """Pixel AUROC, AP, max F1, max IoU and AUPRO over every pixel of a test set.
 
     maps: [N, H, W] float16 or float32 anomaly maps, possibly an ``np.memmap``; masks: [N, H, W],
     non-zero = anomalous. Returns ``pixel_auroc``, ``pixel_ap``, ``pixel_f1_max``,
-    ``pixel_iou_max`` and ``pixel_aupro`` (up to ``max_fpr``, see :func:`aupro`), all from one
-    argsort of the P = N*H*W pixels, in O(P log P).
+    ``pixel_iou_max`` and ``pixel_aupro`` (up to ``max_fpr``, see :func:`aupro`), then the AUPRO
+    up to each of ``more_limits`` under its :func:`aupro_name`, all from one argsort of the
+    P = N*H*W pixels, in O(P log P).
 
     Peak memory is about P * (itemsize + 12) bytes plus ~50 MB: the scores in their own dtype (a
     memmap is copied into RAM in blocks of images; a contiguous in-memory array is not copied),
@@ -325,12 +354,14 @@ def pixel_metrics(maps: ArrayLike, masks: ArrayLike, max_fpr: float = 0.3) -> di
     files' cached pages) and 36 s wall time; the argsort takes about half of it.
     Raises ValueError if the masks hold a single class or the maps hold NaN.
     """
-    sums = _pixel_curve(maps, masks, max_fpr)
-    return dict(zip(PIXEL_METRICS, (sums.roc_auc, sums.average_precision, sums.f1_max,
-                                    sums.iou_max, sums.aupro), strict=True))
+    sums = _pixel_curve(maps, masks, (max_fpr, *more_limits))
+    found = dict(zip(PIXEL_METRICS, (sums.roc_auc, sums.average_precision, sums.f1_max,
+                                     sums.iou_max, sums.aupro), strict=True))
+    found.update({aupro_name(area.limit): area.aupro for area in sums.pro_areas[1:]})
+    return found
 
 
-def aupro(maps: ArrayLike, masks: ArrayLike, max_fpr: float = 0.3) -> float:
+def aupro(maps: ArrayLike, masks: ArrayLike, max_fpr: float = DEFAULT_AUPRO_LIMIT) -> float:
     """Normalised area under the PRO curve up to ``max_fpr``, as MVTec's official evaluation.
 
     maps: [N, H, W] anomaly maps; masks: [N, H, W], non-zero = anomalous. Regions are the
@@ -342,7 +373,7 @@ def aupro(maps: ArrayLike, masks: ArrayLike, max_fpr: float = 0.3) -> float:
     rounds them to float32, which can move its result in about the 7th digit. Same memory and
     time as :func:`pixel_metrics`.
     """
-    return _pixel_curve(maps, masks, max_fpr).aupro
+    return _pixel_curve(maps, masks, (max_fpr,)).aupro
 
 
 # --- Curves for plotting ------------------------------------------------------------------------
@@ -429,7 +460,7 @@ def pro_curve_points(maps: ArrayLike, masks: ArrayLike, max_fpr: float = 0.3,
     divided by ``max_fpr`` is :func:`aupro`; ``max_fpr=1`` gives the whole curve. Thinned as
     :func:`roc_curve_points`.
     """
-    region, sizes, n_pos = _pixel_regions(maps, masks, max_fpr)
+    region, sizes, n_pos = _pixel_regions(maps, masks, (max_fpr,))
     n_neg, n_regions = region.size - n_pos, sizes.size
     weight_of = np.concatenate(([0.0], 1.0 / sizes))
     scores = _flat_scores(maps)

@@ -46,11 +46,12 @@ class CacheMeta:
     manifest_hash: str
     split: str
     num_images: int
+    resize: str = "crop"  # hgad.data.images.RESIZE_MODES; caches made before it are "crop"
 
     @classmethod
     def from_dict(cls, values: dict) -> CacheMeta:
         """The metadata fields of a ``meta.json`` content (other keys are ignored)."""
-        known = {f.name: values[f.name] for f in fields(cls)}
+        known = {f.name: values[f.name] for f in fields(cls) if f.name in values}
         known["mean"], known["std"] = tuple(known["mean"]), tuple(known["std"])
         return cls(**known)
 

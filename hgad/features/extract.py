@@ -42,22 +42,23 @@ def cache_meta(settings, manifest_path: str | os.PathLike, split: str,
         backbone=settings.backbone, weights=settings.weights, out_index=settings.out_index,
         img_size=settings.img_size, levels=settings.levels, mean=tuple(settings.mean),
         std=tuple(settings.std), dtype="float16", manifest_hash=manifest_hash(manifest_path),
-        split=split, num_images=num_images,
+        split=split, num_images=num_images, resize=settings.resize,
     )
 
 
-def load_image(path: str, img_size: int, mean: Sequence[float],
-               std: Sequence[float]) -> torch.Tensor:
+def load_image(path: str, img_size: int, mean: Sequence[float], std: Sequence[float],
+               resize: str = "crop") -> torch.Tensor:
     """Load an image file as the backbone's input: float32 [3, img_size, img_size], normalised
     with ``mean``/``std`` (:func:`hgad.data.images.load_rgb`, then the normalisation)."""
-    tensor = torch.from_numpy(load_rgb(path, img_size)).permute(2, 0, 1)
+    tensor = torch.from_numpy(load_rgb(path, img_size, resize)).permute(2, 0, 1)
     mean_t = torch.tensor(mean, dtype=torch.float32)[:, None, None]
     std_t = torch.tensor(std, dtype=torch.float32)[:, None, None]
     return (tensor - mean_t) / std_t
 
 
 class ImageFiles(Dataset):
-    """The images of ``paths``, loaded with the paper's transforms: item i is [3, S, S]."""
+    """The images of ``paths``, loaded with the paper's transforms (or the whole image,
+    ``settings.resize``): item i is [3, S, S]."""
 
     def __init__(self, paths: list[str], settings):
         self.paths, self.settings = paths, settings
@@ -67,7 +68,7 @@ class ImageFiles(Dataset):
 
     def __getitem__(self, index: int) -> torch.Tensor:
         s = self.settings
-        return load_image(self.paths[index], s.img_size, s.mean, s.std)
+        return load_image(self.paths[index], s.img_size, s.mean, s.std, s.resize)
 
 
 @torch.inference_mode()

@@ -182,7 +182,7 @@ def predict(model_path: str | os.PathLike, images: str, out_dir: str | os.PathLi
         raise ValueError(f"{model_path}: no inference record (the model was trained before hgad "
                          "predict existed, or converted from the reference code); retrain it")
     model.set_precision(record["scoring"]["precision"])
-    recorded = record["features"]
+    recorded = {"resize": "crop", **record["features"]}  # files from before resize existed
     if feature_settings is not None:
         given, source = feature_settings
         check_feature_settings(recorded, given, model_path, source)
@@ -219,8 +219,8 @@ def predict(model_path: str | os.PathLike, images: str, out_dir: str | os.PathLi
                                                   image_scores(anomaly), strict=True)):
                 name, stem = names[int(used[i])], output_stem(path, root)
                 np.save(staging / "maps" / f"{stem}.npy", anomaly[i])
-                overlay(load_rgb(str(path), msk_size), anomaly[i], limits[name]).save(
-                    staging / "overlays" / f"{stem}.png", format="PNG")
+                overlay(load_rgb(str(path), msk_size, settings.resize), anomaly[i],
+                        limits[name]).save(staging / "overlays" / f"{stem}.png", format="PNG")
                 rows.append({"image": str(path), "category": name,
                              "predicted_category": names[int(predicted[i])],
                              "confidence": float(confidence[i, predicted[i]]),

@@ -20,12 +20,17 @@ import pandas as pd
 
 from hgad.data.images import load_mask, load_rgb
 from hgad.data.manifest import class_names, read_manifest, select_split
-from hgad.evaluation.maps import map_path
-from hgad.evaluation.metrics import both_classes, pro_curve_points, roc_curve_points
+from hgad.evaluation.maps import map_path, maps_resize
+from hgad.evaluation.metrics import (
+    DEFAULT_AUPRO_LIMIT,
+    both_classes,
+    pro_curve_points,
+    roc_curve_points,
+)
 from hgad.reporting.draw import qualitative_grid, roc_pro_curves, select_examples
 from hgad.runtime.atomic import PathLike
 
-MAX_FPR = 0.3  # the AUPRO integration limit of hgad.evaluation.metrics.pixel_metrics (its default)
+MAX_FPR = DEFAULT_AUPRO_LIMIT  # the PRO curves end where pixel_aupro's integral does
 Curve = tuple[np.ndarray, np.ndarray]  # (x, y) of hgad.evaluation.metrics.roc_curve_points & co.
 
 
@@ -35,6 +40,7 @@ class CategoryMaps(NamedTuple):
     category: str
     rows: pd.DataFrame
     maps: np.ndarray
+    resize: str  # how the images were made square (hgad.data.images.RESIZE_MODES)
 
     @property
     def labels(self) -> np.ndarray:
@@ -44,7 +50,8 @@ class CategoryMaps(NamedTuple):
         """Ground truth as bool [n, msk, msk] at the maps' size (all rows, or ``index``)."""
         paths = self.rows["mask"] if index is None else self.rows["mask"].iloc[index]
         size = self.maps.shape[-1]
-        return np.stack([load_mask(path, size) for path in paths]).reshape(-1, size, size)
+        return np.stack([load_mask(path, size, self.resize)
+                         for path in paths]).reshape(-1, size, size)
 
 
 def category_maps(maps_dir: PathLike, manifest_path: PathLike) -> Iterator[CategoryMaps]:
@@ -54,6 +61,7 @@ def category_maps(maps_dir: PathLike, manifest_path: PathLike) -> Iterator[Categ
     match the category's test rows (maps from another manifest).
     """
     test = select_split(read_manifest(manifest_path), "test")
+    resize = maps_resize(maps_dir)
     for category in class_names(test):
         rows = test[test["category"] == category].reset_index(drop=True)
         path = map_path(maps_dir, category)
@@ -61,7 +69,7 @@ def category_maps(maps_dir: PathLike, manifest_path: PathLike) -> Iterator[Categ
         if maps.ndim != 3 or len(maps) != len(rows) or maps.shape[1] != maps.shape[2]:
             raise ValueError(f"{path}: maps of shape {maps.shape}, but {manifest_path} has "
                              f"{len(rows)} test images of {category!r} (expected [N, S, S])")
-        yield CategoryMaps(category, rows, maps)
+        yield CategoryMaps(category, rows, maps, resize)
 
 
 def image_scores(maps: np.ndarray) -> np.ndarray:
@@ -92,9 +100,9 @@ def category_curves(maps_dir: PathLike, manifest_path: PathLike, max_fpr: float 
     return curves
 
 
-def display_image(path: str, size: int) -> np.ndarray:
-    """An image as float RGB [size, size, 3] in about [0, 1], cropped as the masks are."""
-    return load_rgb(path, size)
+def display_image(path: str, size: int, resize: str = "crop") -> np.ndarray:
+    """An image as float RGB [size, size, 3] in about [0, 1], made square as the masks are."""
+    return load_rgb(path, size, resize)
 
 
 def qualitative_examples(maps_dir: PathLike, manifest_path: PathLike, k: int = 1,
@@ -118,7 +126,7 @@ def qualitative_examples(maps_dir: PathLike, manifest_path: PathLike, k: int = 1
         for index, rank in chosen:
             row = item.rows.iloc[index]
             rows.append({
-                "image": display_image(row["image"], size),
+                "image": display_image(row["image"], size, item.resize),
                 "mask": item.masks(np.array([index]))[0],
                 "map": np.asarray(item.maps[index], dtype=np.float32),
                 "title": f"{item.category}: {rank}\n{row['defect']}, score {scores[index]:.3g}",

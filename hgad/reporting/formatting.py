@@ -32,7 +32,7 @@ NAN_NOTE = ("n/a: the metric needs normal and anomalous test images (pixels, for
              " metrics), and the category's test set lacks one of them. Means over categories"
              " skip n/a: they are over the categories that have the metric.")
 _WORDS = {"image": "Image", "pixel": "Pixel", "auroc": "AUROC", "ap": "AP", "f1": "F1",
-          "iou": "IoU", "aupro": "AUPRO",
+          "iou": "IoU", "aupro": "AUPRO", "seg": "Seg",
           "predicted": "Predicted", "agnostic": "Agnostic"}
 
 

@@ -31,6 +31,7 @@ class FeatureSettings:
     std: tuple[float, ...]
     batch_size: int
     num_workers: int
+    resize: str
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class EvalSettings:
     batch_size: int
     precision: str
     class_conditioning: tuple[str, ...]
+    aupro_limits: tuple[float, ...]
 
 
 @dataclass(frozen=True)
@@ -220,6 +222,12 @@ def _dataset_problems(datasets: dict[str, dict]) -> list[str]:
                 problems.append(f"{where}: a union needs 'members'")
             elif unknown:
                 problems.append(f"{where}.members: not datasets of this config: {unknown}")
+            continue
+        if "realiad" in spec and spec["layout"] != "realiad":
+            problems.append(f"{where}.realiad: only for the realiad layout")
+        if spec["layout"] == "realiad" and "root" not in spec:
+            problems.append(f"{where}: Real-IAD's download is gated (docs/datasets.md, "
+                            "\"Real-IAD\"): give the folder you hold as root:")
             continue
         download = [key for key in ("url", "urls") if key in spec]
         if len(download) == 2:

@@ -2,8 +2,8 @@
 
 Stored in the model file under ``inference``:
 - ``features``: how the training features were made (backbone, weights source, out_index,
-  img_size, levels, mean, std, cache dtype) and ``weights_digest``, the sha256 of the backbone's
-  tensors (None for random weights); ``hgad predict`` extracts with exactly these.
+  img_size, levels, mean, std, cache dtype, resize) and ``weights_digest``, the sha256 of the
+  backbone's tensors (None for random weights); ``hgad predict`` extracts with exactly these.
 - ``scoring``: ``msk_size``, ``gaussian_sigma`` and ``precision`` of the maps.
 - ``categories``: per category the inductive normalisation constants (``train_max``:
   :func:`hgad.model.normalization.train_max_normalizer`, the constants evaluation uses) and the
@@ -31,7 +31,8 @@ from hgad.model.normalization import (
 )
 from hgad.runtime.config import EvalSettings
 
-FEATURE_FIELDS = ("backbone", "weights", "out_index", "img_size", "levels", "mean", "std", "dtype")
+FEATURE_FIELDS = ("backbone", "weights", "out_index", "img_size", "levels", "mean", "std", "dtype",
+                  "resize")
 
 
 def tensor_digest(module: torch.nn.Module) -> str:

@@ -14,6 +14,7 @@ os.environ.update(
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import update_config
 
+from hgad.data.layouts import VALIDATED_LAYOUTS
 from hgad.reporting.run_summary import settings_summary
 from hgad.runtime.config import (
     archive_name,
@@ -64,6 +65,10 @@ DATASETS = config["datasets"]
 SEEDS = config["seeds"]
 GENERATED = [name for name, spec in DATASETS.items() if spec.get("generate") == "demo"]
 UNITED = [name for name, spec in DATASETS.items() if spec["layout"] == "union"]
+# Datasets with a validation split: its features set the SegF1 threshold.
+VALIDATED = [name for name, spec in DATASETS.items() if spec["layout"] in VALIDATED_LAYOUTS]
+# MVTec AD 2: its private test maps are exported for MVTec's evaluation server.
+EXPORTED = [name for name, spec in DATASETS.items() if spec["layout"] == "mvtec_ad2"]
 # Datasets unpacked from an archive (downloaded from `url(s)`, or the user's own `archive`).
 UNPACKED = [name for name, spec in DATASETS.items()
             if not {"generate", "root"} & set(spec) and name not in UNITED]
@@ -85,7 +90,7 @@ def one_of(names):
 wildcard_constraints:
     dataset=one_of(DATASETS),
     seed=r"\d+",
-    split="train|test",
+    split="train|test|validation",
 
 
 def dataset_root(dataset):
@@ -133,6 +138,13 @@ def train_inputs_for_evaluation(wildcards):
     return {}
 
 
+def validation_inputs(wildcards):
+    """A dataset with a validation split reads its features (the SegF1 threshold)."""
+    if wildcards.dataset in VALIDATED:
+        return {"validation_cache": f"results/{wildcards.dataset}/features/validation"}
+    return {}
+
+
 def weights_inputs(wildcards):
     """timm's hub weights are fetched first, by a localrule: compute nodes may be offline."""
     if config["features"]["weights"] == "timm":
@@ -171,6 +183,7 @@ def final_outputs():
          "results/plots/{dataset}_seed{seed}_qualitative.png"],
         dataset=DATASETS, seed=SEEDS,
     )
+    exports = expand("results/{dataset}/seed{seed}/submission", dataset=EXPORTED, seed=SEEDS)
     whole_run = ["results/tables/summary.md", "results/tables/summary.csv",
                  "results/tables/summary.html", "results/README_results.md"]
-    return per_dataset + per_seed + whole_run
+    return per_dataset + per_seed + exports + whole_run

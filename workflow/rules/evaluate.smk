@@ -4,6 +4,7 @@
 rule evaluate:
     input:
         unpack(train_inputs_for_evaluation),
+        unpack(validation_inputs),
         model="results/{dataset}/seed{seed}/model.pt",
         manifest="results/{dataset}/manifest.csv",
         test_cache="results/{dataset}/features/test",

@@ -8,4 +8,5 @@ out = snakemake.output
 with torch_job(snakemake) as (settings, device):  # threads, settings, its own GPU
     evaluate(snakemake.input.model, snakemake.input.manifest, snakemake.input.test_cache,
              out.metrics_json, out.metrics_csv, out.maps, settings, device,
-             train_cache=snakemake.input.get("train_cache"))
+             train_cache=snakemake.input.get("train_cache"),
+             validation_cache=snakemake.input.get("validation_cache"))

@@ -1,0 +1,1 @@
+"""Exports of anomaly maps in the formats of external evaluation servers."""

@@ -1,0 +1,22 @@
+"""MVTec AD 2's private test maps for MVTec's evaluation server, checked before they appear."""
+
+
+rule export_mvtec_ad2:
+    input:
+        model="results/{dataset}/seed{seed}/model.pt",
+        root=lambda wildcards: dataset_root(wildcards.dataset),
+    output:
+        directory("results/{dataset}/seed{seed}/submission"),
+    wildcard_constraints:
+        dataset=one_of(EXPORTED),
+    params:
+        settings={key: config[key] for key in ["evaluate", "device"]},
+    conda:
+        "../../environment.yml"
+    log:
+        "results/logs/export_mvtec_ad2/{dataset}_seed{seed}.log",
+    threads: TORCH_THREADS
+    resources:
+        gpu=GPU_FOR_INFERENCE,
+    script:
+        "../scripts/export_mvtec_ad2.py"
