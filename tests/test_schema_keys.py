@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from hgad.data.demo import generate_demo
+from hgad.data.realiad import realiad_manifest
 from hgad.runtime.config import Settings, load_schema
 
 REPO = Path(__file__).resolve().parent.parent
@@ -35,12 +36,18 @@ def _is_section(node: dict) -> bool:
 
 
 KEYS = schema_keys(load_schema())
-# Sections read whole into typed settings, and the demo section given to the generator as
-# keyword arguments: their keys are those of the dataclass or function.
+# Sections read whole into typed settings, and the demo section and a Real-IAD dataset's options
+# given to a function as keyword arguments: their keys are those of the dataclass or function.
 TYPED = {section: {field.name for field in dataclasses.fields(kind)}
          for section, kind in typing.get_type_hints(Settings).items()
          if dataclasses.is_dataclass(kind)}
 TYPED["demo"] = set(inspect.signature(generate_demo).parameters) - {"dest"}
+TYPED[f"datasets.{ANY_NAME}.realiad"] = (set(inspect.signature(realiad_manifest).parameters)
+                                        - {"root", "dataset", "categories"})
+
+
+def _typed(key: str) -> bool:
+    return any(key.startswith(section + ".") for section in TYPED)
 
 
 def _read_as_literal(key: str, source: str) -> bool:
@@ -59,13 +66,14 @@ def test_the_walk_covers_every_kind_of_key():
 
 
 def test_typed_sections_are_exactly_the_schema_sections():
-    assert set(TYPED) == {"features", "model", "train", "evaluate", "knn", "demo"}
+    assert set(TYPED) == {"features", "model", "train", "evaluate", "knn", "demo",
+                          f"datasets.{ANY_NAME}.realiad"}
     for section, names in TYPED.items():
-        in_schema = {key.split(".", 1)[1] for key in KEYS if key.startswith(section + ".")}
+        in_schema = {key[len(section) + 1:] for key in KEYS if key.startswith(section + ".")}
         assert in_schema == names, (section, in_schema ^ names)
 
 
-@pytest.mark.parametrize("key", [key for key in KEYS if key.split(".")[0] not in TYPED])
+@pytest.mark.parametrize("key", [key for key in KEYS if not _typed(key)])
 def test_every_other_key_is_read_by_name(key):
     source = "\n".join(path.read_text(encoding="utf-8") for path in CODE)
     assert _read_as_literal(key.rsplit(".", 1)[-1], source), f"nothing reads {key}"

@@ -21,10 +21,11 @@ import pandas as pd
 
 from hgad.data import folders
 from hgad.data.manifest import SPLITS, ManifestError, make_manifest
+from hgad.runtime.config import schema_default
 
 JSONS = "realiad_jsons"
-DEFAULT_IMAGES = "realiad_1024"
-DEFAULT_SPLITS = "realiad_jsons"
+DEFAULT_IMAGES = schema_default("datasets.<name>.realiad.images")
+DEFAULT_SPLITS = schema_default("datasets.<name>.realiad.splits")
 ACCESS = "https://huggingface.co/datasets/Real-IAD/Real-IAD"
 
 

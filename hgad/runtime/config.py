@@ -162,10 +162,12 @@ def load_schema() -> dict[str, Any]:
 
 
 def schema_default(dotted_key: str) -> Any:
-    """The schema's default of a key such as ``"evaluate.batch_size"`` (``KeyError`` if none)."""
+    """The schema's default of a key such as ``"evaluate.batch_size"``, or of a dataset's key with
+    ``<name>`` for the dataset's name (``"datasets.<name>.realiad.images"``); ``KeyError`` if
+    none."""
     node = load_schema()
     for part in dotted_key.split("."):
-        node = node["properties"][part]
+        node = node["additionalProperties"] if part == "<name>" else node["properties"][part]
     return node["default"]
 
 

@@ -18,5 +18,7 @@ rule export_mvtec_ad2:
     threads: TORCH_THREADS
     resources:
         gpu=GPU_FOR_INFERENCE,
+        mem_mb=16000,
+        runtime=240,  # minutes
     script:
         "../scripts/export_mvtec_ad2.py"
