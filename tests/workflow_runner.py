@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -35,3 +37,25 @@ def run_workflow(workdir: Path, config: dict, *extra: str) -> subprocess.Complet
          "--configfile", str(config_path), "--cores", "2", *extra],
         capture_output=True, text=True, timeout=900,
     )
+
+# The session's one tiny workflow run (tests/conftest.py, fixture ``tiny_run``): two seeds, the kNN
+# baseline, and a snapshot every sub-epoch, so that every rule of a demo run runs.
+TINY_RUN = {**TINY, "baselines": ["knn"], "train": {**TINY["train"], "snapshot_every": 1}}
+
+
+@dataclass(frozen=True)
+class WorkflowRun:
+    """A finished workflow run: its folder and the configuration it ran with."""
+
+    folder: Path
+    config: dict
+
+    def snakemake(self, *extra: str) -> subprocess.CompletedProcess:
+        """Snakemake again in this run's folder with its configuration (``--dry-run`` changes
+        nothing there)."""
+        return run_workflow(self.folder, self.config, *extra)
+
+    def copy(self, folder: Path) -> WorkflowRun:
+        """The run copied into ``folder`` (new), file times kept: Snakemake finds it complete."""
+        shutil.copytree(self.folder, folder, symlinks=True)
+        return WorkflowRun(folder, self.config)
