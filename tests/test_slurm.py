@@ -292,10 +292,11 @@ def cluster():
 def test_demo_workflow_through_the_slurm_profile(cluster, tiny_run, tmp_path):
     profile = _test_profile(tmp_path / "profile")
     started = time.monotonic()
+    # The HTML table: every GPU rule through SLURM, a CPU rule (table) and a local one after it.
     code, output = _snakemake(
         tmp_path / "slurm", "--profile", str(profile), "--slurm-status-command", "squeue",
         "--slurm-init-seconds-before-status-checks", "5", "--slurm-keep-successful-logs",
-        timeout=RUN_TIMEOUT_S, env=cluster.env)
+        "results/tables/demo.html", timeout=RUN_TIMEOUT_S, env=cluster.env)
     slurm_seconds = time.monotonic() - started
     assert code == 0, (f"{output[-5000:]}\n--- slurmctld.log\n"
                        f"{_tail(cluster.scratch / 'log' / 'slurmctld.log')}")
@@ -303,7 +304,8 @@ def test_demo_workflow_through_the_slurm_profile(cluster, tiny_run, tmp_path):
     jobs = _jobs(output)
     submitted = dict(re.findall(r"Job (\d+) has been submitted with SLURM jobid (\d+)", output))
     remote = {jobid: rule for jobid, (rule, local) in jobs.items() if not local}
-    assert {"extract_features", "train", "evaluate"} <= set(remote.values()), jobs
+    assert set(GPU_RULES) | {"table"} <= set(remote.values()), jobs
+    assert "table_html" in {rule for rule, local in jobs.values() if local}, jobs
     assert set(remote) <= set(submitted), f"jobs run without SLURM: {set(remote) - set(submitted)}"
     assert set(submitted) <= set(remote), "a local rule was submitted to SLURM"
     logs = list((tmp_path / "slurm" / ".snakemake" / "slurm_logs").rglob("*.log"))

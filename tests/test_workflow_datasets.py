@@ -37,7 +37,8 @@ def dataset_specs(server, archives):
 
 def test_union_of_four_miniature_datasets_through_to_tables(tmp_path, served):
     server, archives = served
-    config = {**TINY, "seeds": [0], "datasets": dataset_specs(server, archives)}
+    config = {**TINY, "seeds": [0], "datasets": dataset_specs(server, archives),
+              "train": {**TINY["train"], "snapshot_every": 0}}
     # The union's table: every member downloaded, indexed and extracted, the union trained and
     # scored (the members' own training and figures are the demo run's code paths).
     result = run_workflow(tmp_path, config, "results/tables/union.csv")
