@@ -5,12 +5,14 @@ one trained model (``trained``: 2 coupling layers, 3 meta-epochs).
 
 The workflow: ``tiny_run`` is the session's one run of the whole Snakemake workflow on the tiny
 demo (``workflow_runner.TINY_RUN``: two seeds, the kNN baseline, a snapshot every sub-epoch), a
-finished ``workflow_runner.WorkflowRun``. A test that checks a workflow's outputs takes it as an
-argument and reads ``tiny_run.folder``; it never runs a workflow of its own for that, and never
-changes the run's folder:
+finished ``workflow_runner.WorkflowRun``. It starts in the background once the tests are
+collected, when any selected test needs it, and the first test that needs it waits for it. A
+test that checks a workflow's outputs takes it as an argument and reads ``tiny_run.folder``; it
+never runs a workflow of its own for that, and never changes the run's folder:
 
-- a dry run on the finished run: ``tiny_run.snakemake("--dry-run")`` (writes nothing there);
-- anything that writes (a forced rerun, files rewritten in place, a report): on a copy,
+- in place, what changes nothing there: a dry run, ``tiny_run.snakemake("--dry-run")``, or a
+  report written to a file outside the folder (tests/test_report.py);
+- anything that writes (a forced rerun, files rewritten in place): on a copy,
   ``tiny_run.copy(tmp_path / "run").snakemake(...)``; the copy keeps the file times, so
   Snakemake finds it complete and reruns only what the test changes.
 
@@ -23,6 +25,8 @@ tests/needs.py does the same for the other requirements.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +34,7 @@ import numpy as np
 import pytest
 import torch
 from needs import cpp_compiler, missing
-from workflow_runner import TINY_RUN, WorkflowRun, run_workflow
+from workflow_runner import TINY_RUN, BackgroundRun, WorkflowRun
 
 from hgad.data.demo import generate_demo
 from hgad.data.manifest import write_manifest
@@ -67,13 +71,36 @@ def pytest_runtest_setup(item):
                 "or name one in $CXX")
 
 
+TINY_RUN_STARTED = pytest.StashKey[BackgroundRun]()
+
+
+def _start_tiny_run(config: pytest.Config) -> BackgroundRun:
+    if TINY_RUN_STARTED not in config.stash:
+        folder = Path(tempfile.mkdtemp(prefix="hgad-tiny-run-"))
+        config.stash[TINY_RUN_STARTED] = BackgroundRun(folder, TINY_RUN)
+    return config.stash[TINY_RUN_STARTED]
+
+
+def pytest_collection_finish(session):
+    """Start the shared workflow run as soon as the tests are chosen, if one of them needs it: it
+    runs on the second core while the in-process tests run on the first."""
+    if not session.config.option.collectonly and any(
+            "tiny_run" in getattr(item, "fixturenames", ()) for item in session.items):
+        _start_tiny_run(session.config)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    started = session.config.stash.get(TINY_RUN_STARTED, None)
+    if started is not None:
+        started.stop()
+        if exitstatus == 0:
+            shutil.rmtree(started.run.folder.parent, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory) -> WorkflowRun:
+def tiny_run(request) -> WorkflowRun:
     """The whole workflow on the tiny demo, run once per session (see the module docstring)."""
-    folder = tmp_path_factory.mktemp("tiny_run")
-    result = run_workflow(folder, TINY_RUN)
-    assert result.returncode == 0, result.stderr[-4000:]
-    return WorkflowRun(folder, TINY_RUN)
+    return _start_tiny_run(request.config).finished()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -4,13 +4,13 @@ leaves out every test that runs Snakemake, the session's workflow run included."
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from needs import cpp_compiler, missing
 
+pytest_plugins = ["pytester"]
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -33,15 +33,14 @@ def test_the_compiler_is_the_one_cxx_names(monkeypatch, tmp_path):
     assert cpp_compiler() == sys.executable
 
 
-def test_fast_selection_leaves_out_every_workflow_test():
+def test_fast_selection_leaves_out_every_workflow_test(pytester):
     """The Makefile's test-fast expression on the modules whose tests all run Snakemake (through
     the shared ``tiny_run`` fixture or their own): nothing is left."""
     fast = re.search(r"^FAST := (.+)$", (REPO / "Makefile").read_text(), re.MULTILINE).group(1)
-    modules = ["tests/test_workflow.py", "tests/test_report.py", "tests/test_slurm.py",
-               "tests/test_workflow_datasets.py"]
-    collected = subprocess.run(
-        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
-         "-m", fast, *modules], capture_output=True, text=True, cwd=REPO, timeout=120)
-    assert "::" not in collected.stdout, collected.stdout
-    assert re.search(r"0 selected|no tests collected|deselected", collected.stdout), \
-        collected.stdout + collected.stderr
+    modules = [str(REPO / "tests" / name) for name in (
+        "test_workflow.py", "test_report.py", "test_slurm.py", "test_workflow_datasets.py")]
+    collected = pytester.runpytest_inprocess("--collect-only", "-q", "-p", "no:cacheprovider",
+                                             f"--rootdir={REPO}", "-m", fast, *modules)
+    assert "::" not in collected.stdout.str(), collected.stdout.str()
+    assert re.search(r"no tests collected \(\d+ deselected\)", collected.stdout.str()), \
+        collected.stdout.str()

@@ -216,7 +216,7 @@ def test_run_writes_every_table_and_figure(run):
             pdf = (run / path).with_suffix(".pdf")
             assert pdf.read_bytes().startswith(b"%PDF-"), pdf
     summary = pd.read_csv(run / "results/tables/summary.csv", index_col="dataset")
-    assert list(summary.index) == [DATASET]
+    assert list(summary.index) == [DATASET, f"{DATASET} (kNN baseline)"]
     # mean over categories within each seed (metrics.json's "mean"), then over seeds
     seed_means = [json.loads((run / f"results/{DATASET}/seed{seed}/metrics.json").read_text())
                   ["mean"]["image_auroc"] for seed in SEEDS]

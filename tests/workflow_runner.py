@@ -29,14 +29,18 @@ TINY = {
 }
 
 
-def run_workflow(workdir: Path, config: dict, *extra: str) -> subprocess.CompletedProcess:
+def snakemake_command(workdir: Path, config: dict, *extra: str) -> list[str]:
+    """Snakemake in ``workdir`` with ``config`` (written there as config.yaml) on 2 cores."""
     config_path = workdir / "config.yaml"
     config_path.write_text(yaml.safe_dump(config))
-    return subprocess.run(
-        [*SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-         "--configfile", str(config_path), "--cores", "2", *extra],
-        capture_output=True, text=True, timeout=900,
-    )
+    return [*SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+            "--configfile", str(config_path), "--cores", "2", *extra]
+
+
+def run_workflow(workdir: Path, config: dict, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(snakemake_command(workdir, config, *extra), capture_output=True,
+                          text=True, timeout=900)
+
 
 # The session's one tiny workflow run (tests/conftest.py, fixture ``tiny_run``): two seeds, the kNN
 # baseline, and a snapshot every sub-epoch, so that every rule of a demo run runs.
@@ -59,3 +63,27 @@ class WorkflowRun:
         """The run copied into ``folder`` (new), file times kept: Snakemake finds it complete."""
         shutil.copytree(self.folder, folder, symlinks=True)
         return WorkflowRun(folder, self.config)
+
+
+class BackgroundRun:
+    """The workflow started in ``folder / "run"`` while the tests go on; its console output goes
+    to ``folder / "console.txt"``."""
+
+    def __init__(self, folder: Path, config: dict):
+        self.run = WorkflowRun(folder / "run", config)
+        self.run.folder.mkdir(parents=True)
+        self.console = folder / "console.txt"
+        with open(self.console, "w") as console:
+            self.process = subprocess.Popen(snakemake_command(self.run.folder, config),
+                                             stdout=console, stderr=subprocess.STDOUT)
+
+    def finished(self) -> WorkflowRun:
+        """The run, once it has finished; AssertionError with the console's end if it failed."""
+        code = self.process.wait(timeout=900)
+        assert code == 0, self.console.read_text()[-4000:]
+        return self.run
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
