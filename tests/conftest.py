@@ -7,8 +7,9 @@ The workflow: ``tiny_run`` is the session's one run of the whole Snakemake workf
 demo (``workflow_runner.TINY_RUN``: two seeds, the kNN baseline, a snapshot every sub-epoch), a
 finished ``workflow_runner.WorkflowRun``. It starts in the background once the tests are
 collected, when any selected test needs it, and the first test that needs it waits for it. A
-test that checks a workflow's outputs takes it as an argument and reads ``tiny_run.folder``; it
-never runs a workflow of its own for that, and never changes the run's folder:
+test that checks a workflow's outputs takes it as an argument and reads ``tiny_run.folder`` (what
+Snakemake printed, stdout and stderr, is in the file ``tiny_run.console``); it never runs a
+workflow of its own for that, and never changes the run's folder:
 
 - in place, what changes nothing there: a dry run, ``tiny_run.snakemake("--dry-run")``, or a
   report written to a file outside the folder (tests/test_report.py);

@@ -49,10 +49,12 @@ TINY_RUN = {**TINY, "baselines": ["knn"], "train": {**TINY["train"], "snapshot_e
 
 @dataclass(frozen=True)
 class WorkflowRun:
-    """A finished workflow run: its folder and the configuration it ran with."""
+    """A finished workflow run: its folder, the configuration it ran with and, when known, the
+    file holding what it printed (stdout and stderr)."""
 
     folder: Path
     config: dict
+    console: Path | None = None
 
     def snakemake(self, *extra: str) -> subprocess.CompletedProcess:
         """Snakemake again in this run's folder with its configuration (``--dry-run`` changes
@@ -62,7 +64,7 @@ class WorkflowRun:
     def copy(self, folder: Path) -> WorkflowRun:
         """The run copied into ``folder`` (new), file times kept: Snakemake finds it complete."""
         shutil.copytree(self.folder, folder, symlinks=True)
-        return WorkflowRun(folder, self.config)
+        return WorkflowRun(folder, self.config, self.console)
 
 
 class BackgroundRun:
@@ -70,17 +72,16 @@ class BackgroundRun:
     to ``folder / "console.txt"``."""
 
     def __init__(self, folder: Path, config: dict):
-        self.run = WorkflowRun(folder / "run", config)
+        self.run = WorkflowRun(folder / "run", config, folder / "console.txt")
         self.run.folder.mkdir(parents=True)
-        self.console = folder / "console.txt"
-        with open(self.console, "w") as console:
+        with open(self.run.console, "w") as console:
             self.process = subprocess.Popen(snakemake_command(self.run.folder, config),
                                              stdout=console, stderr=subprocess.STDOUT)
 
     def finished(self) -> WorkflowRun:
         """The run, once it has finished; AssertionError with the console's end if it failed."""
         code = self.process.wait(timeout=900)
-        assert code == 0, self.console.read_text()[-4000:]
+        assert code == 0, self.run.console.read_text()[-4000:]
         return self.run
 
     def stop(self) -> None:
