@@ -20,7 +20,12 @@ else
 $(error TORCH must be pypi or cpu, not '$(TORCH)')
 endif
 
-.PHONY: demo test lint lock readme
+# The tests that need nothing beyond .venv: no Snakemake, no network, no root or apt, no compiler
+# (pyproject.toml's markers).
+FAST := not workflow and not network and not root and not compiler
+PYTEST := PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest
+
+.PHONY: demo test test-fast coverage lint lock readme
 
 # The lock's packages for this TORCH.
 $(VENV)/requirements-$(TORCH).txt: requirements.lock
@@ -42,7 +47,18 @@ lint: $(STAMP)
 
 test: lint
 	scripts/install-system-deps.sh
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest
+	$(PYTEST)
+
+# The one-minute loop for every edit.
+test-fast: $(STAMP)
+	$(PYTEST) -m "$(FAST)"
+
+# Line coverage of hgad/ per module, for test-fast's tests and then for make test's (in the
+# pytest process: the workflow's jobs run in their own processes and are not counted).
+coverage: $(STAMP)
+	$(PYTEST) -q -m "$(FAST)" --cov --cov-report=term
+	scripts/install-system-deps.sh
+	$(PYTEST) -q --cov --cov-report=term
 
 # Rewrite the README's results section from a run's tables (`make readme CONFIG=config/config.yaml`).
 CONFIG ?= config/demo.yaml

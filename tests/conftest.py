@@ -1,14 +1,41 @@
-"""Shared tiny fixtures: a 2-category demo dataset at 64 px, its manifest, feature caches and one
-trained model (2 coupling layers, 3 meta-epochs), all session-scoped so they are built once."""
+"""Shared tiny fixtures, all session-scoped so that they are built once.
+
+In-process: a 2-category demo dataset at 64 px (``demo_root``), its manifest, feature caches and
+one trained model (``trained``: 2 coupling layers, 3 meta-epochs).
+
+The workflow: ``tiny_run`` is the session's one run of the whole Snakemake workflow on the tiny
+demo (``workflow_runner.TINY_RUN``: two seeds, the kNN baseline, a snapshot every sub-epoch), a
+finished ``workflow_runner.WorkflowRun``. It starts in the background once the tests are
+collected, when any selected test needs it, and the first test that needs it waits for it. A
+test that checks a workflow's outputs takes it as an argument and reads ``tiny_run.folder`` (what
+Snakemake printed, stdout and stderr, is in the file ``tiny_run.console``); it never runs a
+workflow of its own for that, and never changes the run's folder:
+
+- in place, what changes nothing there: a dry run, ``tiny_run.snakemake("--dry-run")``, or a
+  report written to a file outside the folder (tests/test_report.py);
+- anything that writes (a forced rerun, files rewritten in place): on a copy,
+  ``tiny_run.copy(tmp_path / "run").snakemake(...)``; the copy keeps the file times, so
+  Snakemake finds it complete and reruns only what the test changes.
+
+Markers (pyproject.toml) say what a test needs beyond .venv; ``make test-fast`` leaves out every
+marked test. A test that uses ``tiny_run`` is marked ``workflow`` here, by its fixtures; one that
+runs Snakemake itself (a dry run of a broken configuration) carries ``@pytest.mark.workflow``.
+A test marked ``compiler`` is skipped (failed with ``CI=true``) where no C++ compiler is found;
+tests/needs.py does the same for the other requirements.
+"""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from needs import cpp_compiler, missing
+from workflow_runner import TINY_RUN, BackgroundRun, WorkflowRun
 
 from hgad.data.demo import generate_demo
 from hgad.data.manifest import write_manifest
@@ -30,6 +57,51 @@ TINY_CONFIG = {
     "evaluate": {"msk_size": 32, "gaussian_sigma": 1, "batch_size": 4},
 }
 CPU = torch.device("cpu")
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects by marker
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tiny_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.workflow)
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("compiler") and cpp_compiler() is None:
+        missing("no C++ compiler for torch.compile: install g++ (Debian: apt-get install g++), "
+                "or name one in $CXX")
+
+
+TINY_RUN_STARTED = pytest.StashKey[BackgroundRun]()
+
+
+def _start_tiny_run(config: pytest.Config) -> BackgroundRun:
+    if TINY_RUN_STARTED not in config.stash:
+        folder = Path(tempfile.mkdtemp(prefix="hgad-tiny-run-"))
+        config.stash[TINY_RUN_STARTED] = BackgroundRun(folder, TINY_RUN)
+    return config.stash[TINY_RUN_STARTED]
+
+
+def pytest_collection_finish(session):
+    """Start the shared workflow run as soon as the tests are chosen, if one of them needs it: it
+    runs on the second core while the in-process tests run on the first."""
+    if not session.config.option.collectonly and any(
+            "tiny_run" in getattr(item, "fixturenames", ()) for item in session.items):
+        _start_tiny_run(session.config)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    started = session.config.stash.get(TINY_RUN_STARTED, None)
+    if started is not None:
+        started.stop()
+        if exitstatus == 0:
+            shutil.rmtree(started.run.folder.parent, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(request) -> WorkflowRun:
+    """The whole workflow on the tiny demo, run once per session (see the module docstring)."""
+    return _start_tiny_run(request.config).finished()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -115,6 +115,7 @@ def uv(*args: str, env: dict[str, str] | None = None):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.network
 def test_make_lock_reproduces_the_lock_and_environment_yml(tmp_path):
     """scripts/lock.sh on a copy: pyproject.toml, the lock and environment.yml agree."""
     for name in ("pyproject.toml", "requirements.lock", "environment.yml", "scripts/lock.sh"):
@@ -128,6 +129,7 @@ def test_make_lock_reproduces_the_lock_and_environment_yml(tmp_path):
             f"{name} is not what `make lock` makes of pyproject.toml: run make lock"
 
 
+@pytest.mark.network
 def test_the_lock_installs_on_every_platform(tmp_path):
     """uv resolves the lock for each platform: every package has a wheel or an sdist there, and
     the packages it needs are exactly those whose markers hold there, at the locked versions."""
@@ -176,6 +178,7 @@ def test_torch_variable_selects_the_index(tmp_path):
     assert wrong.returncode != 0 and "TORCH must be pypi or cpu, not 'rocm'" in wrong.stderr
 
 
+@pytest.mark.network
 def test_the_platform_check_fails_where_torch_has_no_wheel(tmp_path):
     """The platform check can fail: torch 2.14.1 has no wheel for Intel Macs."""
     job = uv("pip", "compile", str(REPO / "requirements.lock"), "--python-version", "3.11",

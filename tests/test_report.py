@@ -1,9 +1,9 @@
 """The Snakemake report of one tiny workflow run: every table and figure in it, and it renders.
 
-One run of the tiny demo workflow (module-scoped) feeds every test here: ``snakemake --report``
-as HTML and as ZIP, the README section, and headless Chromium (Debian packages ``chromium`` and
-``chromium-driver``, see scripts/install-system-deps.sh). Without Chromium the rendering tests
-skip, saying so.
+The session's tiny demo run (``tiny_run``, tests/conftest.py) feeds every test here:
+``snakemake --report`` as HTML and as ZIP, the README section, and headless Chromium (Debian
+packages ``chromium`` and ``chromium-driver``, see scripts/install-system-deps.sh). Without
+Chromium the rendering tests skip, saying so (with ``CI=true`` they fail).
 
 The report is a JavaScript app: its tables and figures appear only when an item is clicked. The
 rendering check therefore loads a copy of the report with two scripts added: a hook, first in
@@ -28,15 +28,14 @@ from urllib.parse import unquote
 
 import pandas as pd
 import pytest
-from workflow_runner import REPO, SNAKEMAKE, TINY, run_workflow
+from needs import missing
+from workflow_runner import REPO, SNAKEMAKE, TINY_RUN
 
 from hgad.reporting.readme import END, START, rewrite_readme
 
-pytestmark = pytest.mark.workflow
-
 DATASET = "demo"
 CATEGORIES = ("brick", "gravel")
-SEEDS = TINY["seeds"]
+SEEDS = TINY_RUN["seeds"]
 TABLES = [f"results/tables/{name}.{ext}" for name in (DATASET, f"{DATASET}_all_metrics", "summary")
           for ext in ("html", "csv")]
 FIGURES = ([f"results/plots/{DATASET}_{kind}.png" for kind in ("auroc", "loss")]
@@ -122,10 +121,10 @@ DRIVER = """<script>
 
 # --- helpers ---------------------------------------------------------------------------------
 
-def snakemake_report(workdir: Path, report: str) -> subprocess.CompletedProcess:
+def snakemake_report(workdir: Path, report: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [*SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-         "--configfile", str(workdir / "config.yaml"), "--cores", "1", "--report", report],
+         "--configfile", str(workdir / "config.yaml"), "--cores", "1", "--report", str(report)],
         capture_output=True, text=True, timeout=300)
 
 
@@ -144,10 +143,8 @@ def decode_data_uri(uri: str) -> str:
 
 def need_chromium() -> None:
     if not Path(CHROMIUM).exists():
-        message = (f"{CHROMIUM} is missing: install Debian's chromium and chromium-driver"
-                   " (scripts/install-system-deps.sh) to check that the report renders")
-        print(f"SKIPPED: {message}", file=sys.stderr)
-        pytest.skip(message)
+        missing(f"{CHROMIUM} is missing: install Debian's chromium and chromium-driver"
+                " (scripts/install-system-deps.sh) to check that the report renders")
 
 
 def dump_dom(page: Path, profile: Path) -> tuple[str, list[str]]:
@@ -185,19 +182,18 @@ def expected_cells() -> list[str]:
 # --- the run ---------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory) -> Path:
-    workdir = tmp_path_factory.mktemp("report_run")
-    result = run_workflow(workdir, TINY)
-    assert result.returncode == 0, result.stderr[-4000:]
-    return workdir
+def run(tiny_run) -> Path:
+    return tiny_run.folder
 
 
 @pytest.fixture(scope="module")
-def reports(run) -> dict[str, Path]:
+def reports(run, tmp_path_factory) -> dict[str, Path]:
+    """The run's report as HTML and as ZIP, written outside the run's folder."""
+    folder = tmp_path_factory.mktemp("reports")
     paths = {}
     for suffix in ("html", "zip"):
-        path = run / f"results/report.{suffix}"
-        result = snakemake_report(run, str(path.relative_to(run)))
+        path = folder / f"report.{suffix}"
+        result = snakemake_report(run, path)
         assert result.returncode == 0, result.stderr[-4000:]
         assert path.stat().st_size > 10_000
         paths[suffix] = path
@@ -220,7 +216,7 @@ def test_run_writes_every_table_and_figure(run):
             pdf = (run / path).with_suffix(".pdf")
             assert pdf.read_bytes().startswith(b"%PDF-"), pdf
     summary = pd.read_csv(run / "results/tables/summary.csv", index_col="dataset")
-    assert list(summary.index) == [DATASET]
+    assert list(summary.index) == [DATASET, f"{DATASET} (kNN baseline)"]
     # mean over categories within each seed (metrics.json's "mean"), then over seeds
     seed_means = [json.loads((run / f"results/{DATASET}/seed{seed}/metrics.json").read_text())
                   ["mean"]["image_auroc"] for seed in SEEDS]
@@ -287,17 +283,19 @@ def test_readme_rewrite_from_the_run_is_idempotent(run, tmp_path):
     assert "already up to date" in cli.stdout and readme.read_text(encoding="utf-8") == once
 
 
-def test_readme_rule_rewrites_the_workdirs_readme(run):
-    readme = run / "README.md"
+def test_readme_rule_rewrites_the_workdirs_readme(tiny_run, tmp_path):
+    run = tiny_run.copy(tmp_path / "run")
+    readme = run.folder / "README.md"
     readme.write_text(f"# mine\n\n{START}\nstale section\n{END}\n")
-    result = run_workflow(run, TINY, "--forcerun", "readme", "readme")
+    result = run.snakemake("--forcerun", "readme", "readme")
     assert result.returncode == 0, result.stderr[-4000:]
     text = readme.read_text(encoding="utf-8")
     assert "stale section" not in text and "| brick " in text
-    section = (run / "results/README_results.md").read_text(encoding="utf-8")
+    section = (run.folder / "results/README_results.md").read_text(encoding="utf-8")
     assert section.strip() in text
 
 
+@pytest.mark.root
 def test_error_check_catches_console_errors(tmp_path):
     """The check itself: a page with a console error and an exception fails it."""
     need_chromium()
@@ -310,6 +308,7 @@ def test_error_check_catches_console_errors(tmp_path):
     assert any("Uncaught ReferenceError" in line for line in errors), errors
 
 
+@pytest.mark.root
 @pytest.mark.parametrize("kind", ["html", "zip"])
 def test_report_renders_in_chromium_without_console_errors(run, reports, tmp_path, kind,
                                                            auroc_value):

@@ -382,6 +382,7 @@ def test_the_schedule_reaches_every_parameter_group(tmp_path, caches, manifest_p
     assert used == [[pytest.approx(lr)] * 2 for lr in expected]
 
 
+@pytest.mark.compiler
 def test_compiled_training_matches_eager(tmp_path, trained, caches, manifest_path, tiny_settings):
     """``train.compile``: the same loss log within float32 reordering of sums, and a model file
     with the eager model's keys (the compiled wrappers are not saved)."""

@@ -83,6 +83,7 @@ def test_architecture_mismatch_is_refused(tmp_path, trained, caches, manifest_pa
         run_train(Run.at(tmp_path / "run"), caches, manifest_path, settings)
 
 
+@pytest.mark.workflow
 def test_init_file_is_an_input_of_the_train_rule(tmp_path):
     from workflow_runner import TINY, run_workflow
 

@@ -1,4 +1,5 @@
-"""The whole Snakemake workflow on a tiny demo configuration, in a temporary folder."""
+"""The whole Snakemake workflow on a tiny demo configuration (the session's ``tiny_run``), and
+the workflow's reruns and refusals in temporary folders."""
 
 from __future__ import annotations
 
@@ -13,21 +14,20 @@ from workflow_runner import TINY, run_workflow
 
 from hgad.data.demo import generate_demo
 
+pytestmark = pytest.mark.workflow  # every test here runs Snakemake
 
-@pytest.mark.workflow
-def test_whole_dag_on_tiny_demo(tmp_path):
-    config = {**TINY, "baselines": ["knn"]}
-    result = run_workflow(tmp_path, config)
-    assert result.returncode == 0, result.stderr[-4000:]
-    table = pd.read_csv(tmp_path / "results/tables/demo.csv")
+
+def test_whole_dag_on_tiny_demo(tiny_run):
+    run = tiny_run.folder
+    table = pd.read_csv(run / "results/tables/demo.csv")
     assert set(table["category"]) == {"brick", "gravel", "mean", "kNN baseline: brick",
                                       "kNN baseline: gravel", "kNN baseline: mean"}
-    knn = json.loads((tmp_path / "results/demo/baseline_knn/metrics.json").read_text())
+    knn = json.loads((run / "results/demo/baseline_knn/metrics.json").read_text())
     assert 0.0 <= knn["mean"]["image_auroc"] <= 1.0
-    markdown = (tmp_path / "results/tables/demo.md").read_text()
+    markdown = (run / "results/tables/demo.md").read_text()
     assert "brick" in markdown and "mean" in markdown
-    assert (tmp_path / "results/plots/demo_auroc.png").stat().st_size > 1000
-    per_seed = {seed: json.loads((tmp_path / f"results/demo/seed{seed}/metrics.json").read_text())
+    assert (run / "results/plots/demo_auroc.png").stat().st_size > 1000
+    per_seed = {seed: json.loads((run / f"results/demo/seed{seed}/metrics.json").read_text())
                 for seed in (0, 1)}
     # the table's numbers are the seeds' metrics, averaged over seeds
     for category in ("brick", "gravel"):
@@ -36,14 +36,14 @@ def test_whole_dag_on_tiny_demo(tmp_path):
             values = [per_seed[seed]["categories"][category][metric] for seed in (0, 1)]
             assert row[f"{metric}_mean"] == pytest.approx(sum(values) / 2, abs=1e-6)
     for seed in (0, 1):
-        assert (tmp_path / f"results/benchmarks/train/demo_seed{seed}.tsv").is_file()
-        log = pd.read_csv(tmp_path / f"results/demo/seed{seed}/train_log.csv")
+        assert (run / f"results/benchmarks/train/demo_seed{seed}.tsv").is_file()
+        log = pd.read_csv(run / f"results/demo/seed{seed}/train_log.csv")
         assert len(log) == 2 * 3 * 3  # meta-epochs x iterations (12 images / 4) x levels
     for split in ("train", "test"):
-        meta = json.loads((tmp_path / f"results/demo/features/{split}/meta.json").read_text())
+        meta = json.loads((run / f"results/demo/features/{split}/meta.json").read_text())
         assert meta["backbone"] == "tf_efficientnet_lite0" and meta["dtype"] == "float16"
     # Nothing left to do: a second run is a no-op.
-    again = run_workflow(tmp_path, config, "--dry-run")
+    again = tiny_run.snakemake("--dry-run")
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
 
 
@@ -68,10 +68,9 @@ def _jobs(result) -> dict[str, int]:
             if match and match[1] != "total"}
 
 
-@pytest.mark.workflow
 def test_images_rewritten_in_place_rerun_extraction_and_train_from_scratch(tmp_path):
     """A `root:` dataset: the workflow notices images rewritten with the same names."""
-    root = generate_demo(tmp_path / "mine", seed=3, **TINY["demo"])
+    root = generate_demo(tmp_path / "mine", seed=3, **{**TINY["demo"], "categories": ["brick"]})
     config = {**TINY, "seeds": [0], "datasets": {"mine": {"layout": "mvtec", "root": str(root)}}}
     target = "results/mine/seed0/model.pt"  # the part of the DAG that matters, in less time
     first = run_workflow(tmp_path, config, target)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -27,11 +29,62 @@ TINY = {
 }
 
 
-def run_workflow(workdir: Path, config: dict, *extra: str) -> subprocess.CompletedProcess:
+def snakemake_command(workdir: Path, config: dict, *extra: str) -> list[str]:
+    """Snakemake in ``workdir`` with ``config`` (written there as config.yaml) on 2 cores."""
     config_path = workdir / "config.yaml"
     config_path.write_text(yaml.safe_dump(config))
-    return subprocess.run(
-        [*SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-         "--configfile", str(config_path), "--cores", "2", *extra],
-        capture_output=True, text=True, timeout=900,
-    )
+    return [*SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+            "--configfile", str(config_path), "--cores", "2", *extra]
+
+
+def run_workflow(workdir: Path, config: dict, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(snakemake_command(workdir, config, *extra), capture_output=True,
+                          text=True, timeout=900)
+
+
+# The session's one tiny workflow run (tests/conftest.py, fixture ``tiny_run``): two seeds, the kNN
+# baseline, and a snapshot every sub-epoch, so that every rule of a demo run runs.
+TINY_RUN = {**TINY, "baselines": ["knn"], "train": {**TINY["train"], "snapshot_every": 1}}
+
+
+@dataclass(frozen=True)
+class WorkflowRun:
+    """A finished workflow run: its folder, the configuration it ran with and, when known, the
+    file holding what it printed (stdout and stderr)."""
+
+    folder: Path
+    config: dict
+    console: Path | None = None
+
+    def snakemake(self, *extra: str) -> subprocess.CompletedProcess:
+        """Snakemake again in this run's folder with its configuration (``--dry-run`` changes
+        nothing there)."""
+        return run_workflow(self.folder, self.config, *extra)
+
+    def copy(self, folder: Path) -> WorkflowRun:
+        """The run copied into ``folder`` (new), file times kept: Snakemake finds it complete."""
+        shutil.copytree(self.folder, folder, symlinks=True)
+        return WorkflowRun(folder, self.config, self.console)
+
+
+class BackgroundRun:
+    """The workflow started in ``folder / "run"`` while the tests go on; its console output goes
+    to ``folder / "console.txt"``."""
+
+    def __init__(self, folder: Path, config: dict):
+        self.run = WorkflowRun(folder / "run", config, folder / "console.txt")
+        self.run.folder.mkdir(parents=True)
+        with open(self.run.console, "w") as console:
+            self.process = subprocess.Popen(snakemake_command(self.run.folder, config),
+                                             stdout=console, stderr=subprocess.STDOUT)
+
+    def finished(self) -> WorkflowRun:
+        """The run, once it has finished; AssertionError with the console's end if it failed."""
+        code = self.process.wait(timeout=900)
+        assert code == 0, self.run.console.read_text()[-4000:]
+        return self.run
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
