@@ -13,7 +13,7 @@ from hgad.runtime.fingerprint import PACKAGE
 
 # The stages of hgad, in pipeline order; hgad/cli.py (the command line) may import every one.
 STAGES = ("runtime", "data", "features", "model", "training", "evaluation", "prediction",
-          "reporting")
+          "export", "reporting")
 REPOSITORY = PACKAGE.parent
 
 
@@ -65,6 +65,11 @@ def private_imports(folders: list[Path]) -> list[str]:
                 found += [f"{path.relative_to(folder.parent)}:{line} takes {module}.{name}"
                           for name in names if name.startswith("_") and not name.endswith("__")]
     return found
+
+
+def test_every_subpackage_is_a_stage():
+    subpackages = {path.parent.name for path in PACKAGE.glob("*/__init__.py")}
+    assert subpackages == set(STAGES), subpackages ^ set(STAGES)
 
 
 def test_no_stage_imports_a_later_one():
