@@ -11,6 +11,7 @@ rule export_mvtec_ad2:
         dataset=one_of(EXPORTED),
     params:
         settings={key: config[key] for key in ["evaluate", "device"]},
+        code=script_code("export_mvtec_ad2.py"),
     conda:
         "../../environment.yml"
     log:
