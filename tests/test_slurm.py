@@ -298,7 +298,8 @@ def test_demo_workflow_through_the_slurm_profile(cluster, tiny_run, tmp_path):
     # The HTML table: every GPU rule through SLURM, a CPU rule (table) and a local one after it.
     code, output = _snakemake(
         tmp_path / "slurm", "--profile", str(profile), "--slurm-status-command", "squeue",
-        "--slurm-init-seconds-before-status-checks", "5", "--slurm-keep-successful-logs",
+        "--slurm-init-seconds-before-status-checks", "5",
+        "--seconds-between-status-checks", "2", "--slurm-keep-successful-logs",
         "results/tables/demo.html", timeout=RUN_TIMEOUT_S, env=cluster.env)
     slurm_seconds = time.monotonic() - started
     assert code == 0, (f"{output[-5000:]}\n--- slurmctld.log\n"
