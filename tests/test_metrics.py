@@ -134,13 +134,15 @@ def _trapezoid(x, y, x_max):
 
 
 def _reference_aupro(maps, masks, max_fpr=0.3):
-    """A plain threshold sweep over every distinct score, then the official integration."""
-    regions = []
+    """A plain threshold sweep over every distinct score, then the official integration; maps
+    and masks [N, H, W] or lists of [H_i, W_i]."""
+    regions, normal = [], []
     for score_map, mask in zip(maps, masks, strict=True):
         labelled, count = ndimage.label(mask != 0, structure=np.ones((3, 3)))
         regions += [score_map[labelled == k] for k in range(1, count + 1)]
-    normal = maps[masks == 0]
-    thresholds = np.unique(maps)[::-1]
+        normal.append(score_map[mask == 0])
+    normal = np.concatenate(normal)
+    thresholds = np.unique(np.concatenate([np.ravel(m) for m in maps]))[::-1]
     fprs = np.array([np.mean(normal >= t) for t in thresholds])
     pros = np.array([np.mean([np.mean(r >= t) for r in regions]) for t in thresholds])
     by_fpr = np.argsort(fprs, kind="stable")
@@ -205,21 +207,25 @@ def test_aupro_interpolates_inside_a_tie_group():
 # pixel_metrics
 
 
-@pytest.mark.parametrize("ties", [False, True], ids=["distinct", "ties"])
-def test_pixel_metrics_match_flat_sklearn(ties, chunk):
-    maps, masks = _random_set(np.random.default_rng(7), ties)
-    scores, labels = maps.reshape(-1), masks.reshape(-1)
-    result = metrics.pixel_metrics(maps, masks.astype(np.uint8) * 255)
-    assert result == pytest.approx(
-        {
-            "pixel_auroc": roc_auc_score(labels, scores),
+def _reference_pixel_metrics(maps, masks, more_limits=()) -> dict[str, float]:
+    """scikit-learn's metrics of all pixels, concatenated image by image, and the plain AUPRO up
+    to 0.3 and each of ``more_limits``; maps and masks as in :func:`_reference_aupro`."""
+    scores = np.concatenate([np.ravel(m) for m in maps])
+    labels = np.concatenate([np.ravel(m) for m in masks])
+    return {"pixel_auroc": roc_auc_score(labels, scores),
             "pixel_ap": average_precision_score(labels, scores),
             "pixel_f1_max": _sk_f1_max(scores, labels),
             "pixel_iou_max": _sk_iou_max(scores, labels),
             "pixel_aupro": _reference_aupro(maps, masks),
-        },
-        abs=1e-9,
-    )
+            **{f"pixel_aupro_{limit:g}": _reference_aupro(maps, masks, limit)
+               for limit in more_limits}}
+
+
+@pytest.mark.parametrize("ties", [False, True], ids=["distinct", "ties"])
+def test_pixel_metrics_match_flat_sklearn(ties, chunk):
+    maps, masks = _random_set(np.random.default_rng(7), ties)
+    result = metrics.pixel_metrics(maps, masks.astype(np.uint8) * 255)
+    assert result == pytest.approx(_reference_pixel_metrics(maps, masks), abs=1e-9)
 
 
 def test_pixel_metrics_float16_memmap_equals_in_memory(tmp_path, chunk):
@@ -247,3 +253,49 @@ def test_counted_roc_auc_equals_the_curve_bit_for_bit(ties):
     from_curve = metrics._curve_1d(scores, labels).roc_auc
     assert metrics.roc_auc(scores, labels) == from_curve
     assert from_curve == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
+
+
+# ----------------------------------------------------------------------------------------------
+# Images of different sizes
+
+
+def _images_of_different_sizes(ties: bool) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Maps and masks of three images of different sizes; a defect runs along image 0's right
+    border and image 1's left one, so regions joined across a border would be one."""
+    rng = np.random.default_rng(11)
+    masks = [np.zeros(shape, bool) for shape in ((5, 7), (9, 4), (6, 6))]
+    masks[0][1:4, 6] = True
+    masks[1][0:3, 0] = True
+    masks[1][7:, 2:] = True
+    masks[2][2:4, 2:5] = True
+    maps = [(rng.random(mask.shape) + 0.5 * mask).astype(np.float32) for mask in masks]
+    return [np.round(m, 1) for m in maps] if ties else maps, masks
+
+
+@pytest.mark.parametrize("ties", [False, True], ids=["distinct", "ties"])
+def test_images_of_different_sizes_are_their_pixels_concatenated(ties, chunk):
+    maps, masks = _images_of_different_sizes(ties)
+    result = metrics.pixel_metrics(maps, masks, more_limits=[0.05])
+    assert result == pytest.approx(_reference_pixel_metrics(maps, masks, [0.05]), abs=1e-9)
+    assert metrics.aupro(maps, masks, 0.05) == result["pixel_aupro_0.05"]
+    fpr, tpr = metrics.roc_curve_points(maps, masks, max_points=None)
+    assert np.trapezoid(tpr, fpr) == pytest.approx(result["pixel_auroc"], abs=1e-12)
+    fpr, pro = metrics.pro_curve_points(maps, masks, 1.0, max_points=None)
+    assert fpr.size > 2 and (fpr[-1], pro[-1]) == (1.0, 1.0)
+
+
+def test_a_sequence_of_equal_sizes_equals_the_array(chunk):
+    maps, masks = _random_set(np.random.default_rng(5), ties=True)
+    expected = metrics.pixel_metrics(maps, masks)
+    assert metrics.pixel_metrics(list(maps), list(masks)) == expected
+    assert metrics.pixel_metrics(tuple(maps), masks) == expected
+
+
+def test_sizes_that_do_not_match_are_named():
+    maps, masks = _images_of_different_sizes(ties=False)
+    with pytest.raises(ValueError, match=r"image 1"):
+        metrics.pixel_metrics([maps[0], maps[2], maps[1]], masks)
+    with pytest.raises(ValueError, match="3 maps for 2 masks"):
+        metrics.pixel_metrics(maps, masks[:2])
+    with pytest.raises(ValueError, match=r"\[H, W\] arrays"):
+        metrics.pixel_metrics(maps, [m.ravel() for m in masks])

@@ -70,10 +70,25 @@ def test_figures_read_masks_as_the_maps_were_made(tmp_path):
 
 def test_evaluation_masks_follow_the_cache(tmp_path):
     mask = _wide_mask(tmp_path / "mask.png")
-    rows = pd.DataFrame({"dataset": ["d"], "category": ["c"], "label": [1], "mask": [mask]})
-    for resize, border in (("crop", False), ("whole", True)):
-        test = evaluation.TestSet(rows, [], None, None, msk_size=10, resize=resize)
-        assert test.masks("c")[0][:, 0].all() == border
+    Image.fromarray(np.zeros((20, 40, 3), np.uint8)).save(tmp_path / "image.png")
+    rows = pd.DataFrame({"dataset": ["d", "d"], "category": ["c", "c"], "label": [1, 0],
+                         "image": [str(tmp_path / "image.png")] * 2, "mask": [mask, ""]})
+    crop = evaluation.TestSet(rows, [], None, None, msk_size=10, resize="crop").masks("c")
+    assert crop.shape == (2, 10, 10) and not crop.any()
+    whole = evaluation.TestSet(rows, [], None, None, msk_size=10, resize="whole").masks("c")
+    expected = np.zeros((20, 40), bool)
+    expected[:, :4] = True  # the file itself, at the image's full size
+    assert [m.tolist() for m in whole] == [expected.tolist(), np.zeros((20, 40), bool).tolist()]
+
+
+def test_a_mask_of_another_size_than_its_image_is_named(tmp_path):
+    mask = _wide_mask(tmp_path / "mask.png")
+    Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(tmp_path / "image.png")
+    rows = pd.DataFrame({"dataset": ["d"], "category": ["c"], "label": [1],
+                         "image": [str(tmp_path / "image.png")], "mask": [mask]})
+    test = evaluation.TestSet(rows, [], None, None, msk_size=10, resize="whole")
+    with pytest.raises(ValueError, match=r"mask\.png: mask of 40x20 pixels, .* has 30x20"):
+        test.masks("c")
 
 
 def test_a_model_file_from_before_resize_predicts_as_crop(tmp_path, trained, demo_root):

@@ -42,14 +42,18 @@ from hgad.evaluation.conditioning import (
     conditioned_level_maps,
     variant_anomaly_maps,
 )
+from hgad.evaluation.full_size import at_mask_sizes, full_size_mask
 from hgad.evaluation.maps import map_path, write_maps_info
 from hgad.evaluation.metrics import (
     DEFAULT_AUPRO_LIMIT,
     IMAGE_METRICS,
     PIXEL_METRICS,
+    Images,
     aupro_name,
     both_classes,
+    class_counts,
     image_metrics,
+    pixel_auroc,
     pixel_metrics,
     roc_auc,
 )
@@ -98,7 +102,7 @@ class TestSet:
     resize: str = "crop"  # how the cached images were made square; the masks follow
     validation_rows: pd.DataFrame | None = None
     validation_arrays: list[np.ndarray] | None = None
-    _masks: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    _masks: dict[str, Images] = field(default_factory=dict, repr=False)  # the latest category's
 
     def indices(self, category: str, train: bool = False) -> np.ndarray:
         rows = self.train_rows if train else self.rows
@@ -110,12 +114,21 @@ class TestSet:
             return np.zeros(0, int)
         return np.flatnonzero(self.validation_rows["category"].to_numpy() == category)
 
-    def masks(self, category: str) -> np.ndarray:
-        """Ground truth of the category's test images, bool [R, msk_size, msk_size] (cached)."""
+    def masks(self, category: str) -> Images:
+        """Ground truth of the category's test images (kept until another category's is read).
+
+        ``crop``: bool [R, msk_size, msk_size], made square as the images were. ``whole``: a list
+        of R bool [H_i, W_i], each image's at its full size (docs/metrics.md#resolution).
+        """
         if category not in self._masks:
-            paths = self.rows["mask"].to_numpy()[self.indices(category)]
-            self._masks[category] = np.stack([load_mask(path, self.msk_size, self.resize)
-                                              for path in paths])
+            rows = self.rows.iloc[self.indices(category)]
+            if self.resize == "whole":
+                masks = [full_size_mask(mask, image)
+                         for mask, image in zip(rows["mask"], rows["image"], strict=True)]
+            else:
+                masks = np.stack([load_mask(path, self.msk_size, self.resize)
+                                  for path in rows["mask"]])
+            self._masks = {category: masks}
         return self._masks[category]
 
     def labels(self, category: str) -> np.ndarray:
@@ -226,17 +239,19 @@ def evaluate(model_path: str | os.PathLike, manifest_path: str | os.PathLike,
                          state.get("provenance", {}))
 
 
-def map_metrics(scores: np.ndarray, labels: np.ndarray, masks: np.ndarray, where: str,
+def map_metrics(scores: np.ndarray, labels: np.ndarray, masks: Images, where: str,
                 aupro_limits: Sequence[float] = (DEFAULT_AUPRO_LIMIT,)) -> dict[str, float]:
     """Image metrics of the maxima and pixel metrics of anomaly maps [R, S, S], the AUPRO up to
     each of ``aupro_limits`` (:func:`aupro_name`); NaN (with a warning naming ``where``) for
-    those whose labels hold a single class."""
+    those whose labels hold a single class. The pixel metrics are at the masks' resolution
+    (:meth:`TestSet.masks`; the maps resized to it by
+    :func:`hgad.evaluation.full_size.at_mask_sizes`)."""
     more_limits = [limit for limit in aupro_limits if limit != DEFAULT_AUPRO_LIMIT]
     pixel_names = (*PIXEL_METRICS, *map(aupro_name, more_limits))
     return {**_or_nan(image_metrics, IMAGE_METRICS, image_scores(scores), labels,
                       f"{where}: test images", "image"),
-            **_or_nan(partial(pixel_metrics, more_limits=more_limits), pixel_names, scores,
-                      masks, f"{where}: test pixels", "pixel")}
+            **_or_nan(partial(pixel_metrics, more_limits=more_limits), pixel_names,
+                      at_mask_sizes(scores, masks), masks, f"{where}: test pixels", "pixel")}
 
 
 def _seg_f1(model: HGADModel, test: TestSet, category: str,
@@ -253,8 +268,10 @@ def _seg_f1(model: HGADModel, test: TestSet, category: str,
                       device)
     threshold = validation_threshold(anomaly_maps(maps, normalizer, ev.msk_size,
                                                   ev.gaussian_sigma))
-    return _or_nan(lambda s, y: {SEG_F1: seg_f1(s, y, threshold)}, (SEG_F1,), test_scores,
-                   test.masks(category), f"{test.where(category)}: test pixels (SegF1)", "pixel")
+    masks = test.masks(category)
+    return _or_nan(lambda s, y: {SEG_F1: seg_f1(s, y, threshold)}, (SEG_F1,),
+                   at_mask_sizes(test_scores, masks), masks,
+                   f"{test.where(category)}: test pixels (SegF1)", "pixel")
 
 
 def conditioned_maps(model: HGADModel, test: TestSet, variants: tuple[str, ...],
@@ -273,14 +290,14 @@ def conditioned_maps(model: HGADModel, test: TestSet, variants: tuple[str, ...],
     return result
 
 
-def _or_nan(metrics, names: tuple[str, ...], scores: np.ndarray, labels: np.ndarray,
+def _or_nan(metrics, names: tuple[str, ...], scores: Images, labels: Images,
             what: str, kind: str) -> dict[str, float]:
     """``metrics(scores, labels)``, or NaN for each of ``names`` (and a warning naming ``what``)
     when the labels hold a single class."""
     if both_classes(labels):
         return metrics(scores, labels)
-    anomalous = int(np.count_nonzero(labels))
-    warnings.warn(f"{what}: {anomalous} anomalous of {np.size(labels)}; the {kind} metrics need"
+    anomalous, total = class_counts(labels)
+    warnings.warn(f"{what}: {anomalous} anomalous of {total}; the {kind} metrics need"
                   " both normal and anomalous ones and are NaN (n/a in the tables)", ResultWarning,
                   stacklevel=3)
     return dict.fromkeys(names, math.nan)
@@ -314,7 +331,7 @@ def evaluate_snapshots(model_path: str | os.PathLike, manifest_path: str | os.Pa
                 **_or_nan(lambda s, y: {"image_auroc": roc_auc(s, y)}, ("image_auroc",),
                           image_scores(scores), test.labels(category),
                           f"{test.where(category)}, snapshot {epoch}: test images", "image"),
-                **_or_nan(lambda s, y: {"pixel_auroc": roc_auc(s.ravel(), y.ravel())},
+                **_or_nan(lambda s, y: {"pixel_auroc": pixel_auroc(at_mask_sizes(s, y), y)},
                           ("pixel_auroc",), scores, test.masks(category),
                           f"{test.where(category)}, snapshot {epoch}: test pixels", "pixel"),
                 "training_commit": state.get("provenance", {}).get("commit", "unknown"),

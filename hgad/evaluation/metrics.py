@@ -19,6 +19,7 @@ block by block, so the curve itself is never held whole.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain
@@ -193,15 +194,35 @@ class _CurveSums:
         return self.pro_areas[0].aupro
 
 
+Images = ArrayLike | Sequence[ArrayLike]
+"""The maps or masks of a test set: [N, H, W] (an ``np.memmap`` too), or a sequence of N arrays
+[H_i, W_i] when the images differ in size (an item is read once, so it may be made on demand)."""
+
+
+def _is_image_stack(values: ArrayLike | Images) -> bool:
+    """Whether ``values`` are pixel maps or masks (:data:`Images`) rather than [N] scores."""
+    if isinstance(values, np.ndarray):
+        return values.ndim == 3
+    return len(values) > 0 and np.ndim(values[0]) == 2
+
+
 IMAGE_METRICS = ("image_auroc", "image_ap", "image_f1_max")
 PIXEL_METRICS = ("pixel_auroc", "pixel_ap", "pixel_f1_max", "pixel_iou_max", "pixel_aupro")
 
 
-def both_classes(labels: ArrayLike) -> bool:
-    """Whether ``labels`` (any shape, non-zero = anomalous) hold normal and anomalous samples:
-    the metrics of this module need both."""
-    labels = np.asarray(labels)
-    return 0 < np.count_nonzero(labels) < labels.size
+def class_counts(labels: ArrayLike | Images) -> tuple[int, int]:
+    """(anomalous, all) samples of ``labels``: any shape, or masks of different sizes
+    (:data:`Images`); non-zero = anomalous."""
+    parts = labels if _is_image_stack(labels) else [labels]
+    counted = [(int(np.count_nonzero(part)), int(np.size(part))) for part in parts]
+    return sum(n for n, _ in counted), sum(n for _, n in counted)
+
+
+def both_classes(labels: ArrayLike | Images) -> bool:
+    """Whether ``labels`` (as :func:`class_counts`) hold normal and anomalous samples: the
+    metrics of this module need both."""
+    anomalous, total = class_counts(labels)
+    return 0 < anomalous < total
 
 
 def _check_both_classes(n_pos: int, n_total: int, what: str) -> None:
@@ -270,64 +291,115 @@ def image_metrics(scores: ArrayLike, labels: ArrayLike) -> dict[str, float]:
                     strict=True))
 
 
-def _regions(masks: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+def _image_shapes(stack: Images, what: str) -> list[tuple[int, ...]]:
+    """The [H_i, W_i] of every image of ``stack`` (named ``what`` in errors)."""
+    if isinstance(stack, np.ndarray):
+        if stack.ndim != 3:
+            raise ValueError(f"{what} must be [N, H, W] or a sequence of [H, W] arrays, got "
+                             f"shape {stack.shape}")
+        return [stack.shape[1:]] * len(stack)
+    shapes = [np.shape(image) for image in stack]
+    flat = [shape for shape in shapes if len(shape) != 2]
+    if flat:
+        raise ValueError(f"{what} must be [N, H, W] or a sequence of [H, W] arrays, got an item"
+                         f" of shape {flat[0]}")
+    return shapes
+
+
+def _regions(masks: Images, shapes: list[tuple[int, ...]]) -> tuple[np.ndarray, np.ndarray]:
     """Ground-truth regions: the 8-connected components of each mask's non-zero pixels.
 
-    masks: [N, H, W], read one image at a time. Returns the region id of every pixel,
-    [N*H*W] int32 (0 = normal, regions numbered 1..R across images), and the sizes [R] int64.
+    masks: as :data:`Images`, read one image at a time; shapes: their [H_i, W_i]. Returns the
+    region id of every pixel, [P] int32 with P = sum H_i * W_i (0 = normal, regions numbered
+    1..R across images, never across an image's border), and the sizes [R] int64.
     """
-    region = np.empty(np.shape(masks), np.int32)
+    region = np.empty(sum(math.prod(shape) for shape in shapes), np.int32)
     sizes = [np.zeros(0, np.int64)]
-    n_regions = 0
-    for i, labelled in enumerate(region):
+    n_regions = offset = 0
+    for i, shape in enumerate(shapes):
+        labelled = region[offset : offset + math.prod(shape)].reshape(shape)
         count = ndimage.label(np.asarray(masks[i]) != 0, structure=_STRUCTURE, output=labelled)
         sizes.append(np.bincount(labelled.reshape(-1), minlength=count + 1)[1:])
         np.add(labelled, n_regions, out=labelled, where=labelled > 0)
         n_regions += count
-    return region.reshape(-1), np.concatenate(sizes)
+        offset += labelled.size
+    return region, np.concatenate(sizes)
 
 
-def _flat_scores(maps: ArrayLike) -> np.ndarray:
-    """All pixels of ``maps`` [N, H, W] as one array [N*H*W] in the maps' own dtype.
+def _flat_scores(maps: Images, shapes: list[tuple[int, ...]]) -> np.ndarray:
+    """All pixels of ``maps`` (as :data:`Images`, of the sizes ``shapes``) as one array [P] in
+    the maps' own dtype.
 
     A contiguous in-memory array is used without a copy; a memmap is read into RAM in blocks of
-    whole images.
+    whole images; a sequence is copied in image by image (each item made once).
     """
-    if not isinstance(maps, np.memmap):
-        return np.ascontiguousarray(maps).reshape(-1)
-    flat = np.empty(maps.shape, maps.dtype)
-    step = max(1, _CHUNK // max(1, maps[0].size))
-    for i in range(0, len(maps), step):
-        flat[i : i + step] = maps[i : i + step]
-    return flat.reshape(-1)
+    if isinstance(maps, np.ndarray):
+        if [maps.shape[1:]] * len(maps) != shapes:
+            raise ValueError(f"maps and masks must be of one shape, got {maps.shape} and "
+                             f"{len(shapes)} masks of {sorted(set(shapes))}")
+        if not isinstance(maps, np.memmap):
+            return np.ascontiguousarray(maps).reshape(-1)
+        flat = np.empty(maps.shape, maps.dtype)
+        step = max(1, _CHUNK // max(1, maps[0].size))
+        for i in range(0, len(maps), step):
+            flat[i : i + step] = maps[i : i + step]
+        return flat.reshape(-1)
+    if len(maps) != len(shapes):
+        raise ValueError(f"{len(maps)} maps for {len(shapes)} masks")
+    flat, offset = None, 0
+    for i, shape in enumerate(shapes):
+        image = np.asarray(maps[i])
+        if image.shape != shape:
+            raise ValueError(f"maps and masks must be of one shape image by image, got "
+                             f"{image.shape} and {shape} for image {i}")
+        if flat is None:
+            flat = np.empty(sum(math.prod(s) for s in shapes), image.dtype)
+        elif image.dtype != flat.dtype:
+            raise ValueError(f"maps of one dtype expected, got {flat.dtype} and {image.dtype} "
+                             f"(image {i})")
+        flat[offset : offset + image.size] = image.reshape(-1)
+        offset += image.size
+    return flat if flat is not None else np.zeros(0, np.float32)
 
 
-def _pixel_regions(maps: ArrayLike, masks: ArrayLike,
-                   limits: Sequence[float]) -> tuple[np.ndarray, np.ndarray, int]:
-    """Checked inputs -> (region id per pixel, region sizes, number of anomalous pixels)."""
-    if np.ndim(maps) != 3 or np.shape(maps) != np.shape(masks):
-        raise ValueError(
-            f"maps and masks must be [N, H, W] of one shape, got {np.shape(maps)} and "
-            f"{np.shape(masks)}"
-        )
+def _flat_labels(masks: Images) -> np.ndarray:
+    """All pixels of ``masks`` (as :data:`Images`) as bool [P], True = anomalous."""
+    if isinstance(masks, np.ndarray):
+        return masks.reshape(-1) != 0
+    return np.concatenate([np.asarray(mask).reshape(-1) != 0 for mask in masks])
+
+
+def _pixel_regions(maps: Images, masks: Images, limits: Sequence[float]
+                   ) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+    """Checked inputs -> (region id per pixel, region sizes, number of anomalous pixels, all
+    scores [P])."""
+    shapes = _image_shapes(masks, "masks")
+    if isinstance(maps, np.ndarray):
+        _image_shapes(maps, "maps")
     for limit in limits:
         if not 0 < limit <= 1:
             raise ValueError(f"max_fpr must lie in (0, 1], got {limit}")
-    region, sizes = _regions(masks)
+    region, sizes = _regions(masks, shapes)
     n_pos = int(sizes.sum())
     _check_both_classes(n_pos, region.size, "masks")
-    return region, sizes, n_pos
+    return region, sizes, n_pos, _flat_scores(maps, shapes)
 
 
-def _pixel_curve(maps: ArrayLike, masks: ArrayLike, limits: Sequence[float]) -> _CurveSums:
-    """Curve sums over every pixel of ``maps`` [N, H, W] vs ``masks`` [N, H, W], PRO included
+def _pixel_curve(maps: Images, masks: Images, limits: Sequence[float]) -> _CurveSums:
+    """Curve sums over every pixel of ``maps`` vs ``masks`` (as :data:`Images`), PRO included
     (integrated up to each of ``limits``)."""
-    region, sizes, n_pos = _pixel_regions(maps, masks, limits)
+    region, sizes, n_pos, scores = _pixel_regions(maps, masks, limits)
     weight_of = np.concatenate(([0.0], 1.0 / sizes))
-    scores = _flat_scores(maps)
     order = _descending_order(scores)
     sums = _CurveSums(n_pos, region.size - n_pos, n_regions=sizes.size, limits=limits)
     return sums.add_all(_tie_points(scores, region, order, weight_of))
+
+
+def pixel_auroc(maps: Images, masks: Images) -> float:
+    """:func:`roc_auc` of every pixel of ``maps`` against ``masks`` (as in :func:`pixel_metrics`),
+    counted without the curve."""
+    scores = _flat_scores(maps, _image_shapes(masks, "masks"))
+    return roc_auc(scores, _flat_labels(masks))
 
 
 def aupro_name(limit: float) -> str:
@@ -336,22 +408,24 @@ def aupro_name(limit: float) -> str:
     return "pixel_aupro" if limit == DEFAULT_AUPRO_LIMIT else f"pixel_aupro_{limit:g}"
 
 
-def pixel_metrics(maps: ArrayLike, masks: ArrayLike, max_fpr: float = DEFAULT_AUPRO_LIMIT,
+def pixel_metrics(maps: Images, masks: Images, max_fpr: float = DEFAULT_AUPRO_LIMIT,
                   more_limits: Sequence[float] = ()) -> dict[str, float]:
     """Pixel AUROC, AP, max F1, max IoU and AUPRO over every pixel of a test set.
 
-    maps: [N, H, W] float16 or float32 anomaly maps, possibly an ``np.memmap``; masks: [N, H, W],
-    non-zero = anomalous. Returns ``pixel_auroc``, ``pixel_ap``, ``pixel_f1_max``,
+    maps: float16 or float32 anomaly maps, [N, H, W] (possibly an ``np.memmap``) or a sequence
+    of N maps [H_i, W_i] (images of different sizes); masks: of the same shapes, as an array or
+    a sequence, non-zero = anomalous. Returns ``pixel_auroc``, ``pixel_ap``, ``pixel_f1_max``,
     ``pixel_iou_max`` and ``pixel_aupro`` (up to ``max_fpr``, see :func:`aupro`), then the AUPRO
     up to each of ``more_limits`` under its :func:`aupro_name`, all from one argsort of the
-    P = N*H*W pixels, in O(P log P).
+    P = sum H_i * W_i pixels, in O(P log P).
 
     Peak memory is about P * (itemsize + 12) bytes plus ~50 MB: the scores in their own dtype (a
-    memmap is copied into RAM in blocks of images; a contiguous in-memory array is not copied),
-    int32 region ids and the int64 argsort. No dense float64 array of all pixels is made. For
-    VisA (P = 141.7M, float16) that is about 2.0 GB. Measured on a synthetic float16 memmap of
-    2,162 x 256 x 256 with uint8 memmap masks: 2.46 GB peak RSS (0.42 GB of it the two mapped
-    files' cached pages) and 36 s wall time; the argsort takes about half of it.
+    memmap is copied into RAM in blocks of images, a sequence image by image; a contiguous
+    in-memory array is not copied), int32 region ids and the int64 argsort. No dense float64
+    array of all pixels is made. For VisA (P = 141.7M, float16) that is about 2.0 GB. Measured on
+    a synthetic float16 memmap of 2,162 x 256 x 256 with uint8 memmap masks: 2.46 GB peak RSS
+    (0.42 GB of it the two mapped files' cached pages) and 36 s wall time; the argsort takes
+    about half of it.
     Raises ValueError if the masks hold a single class or the maps hold NaN.
     """
     sums = _pixel_curve(maps, masks, (max_fpr, *more_limits))
@@ -361,10 +435,10 @@ def pixel_metrics(maps: ArrayLike, masks: ArrayLike, max_fpr: float = DEFAULT_AU
     return found
 
 
-def aupro(maps: ArrayLike, masks: ArrayLike, max_fpr: float = DEFAULT_AUPRO_LIMIT) -> float:
+def aupro(maps: Images, masks: Images, max_fpr: float = DEFAULT_AUPRO_LIMIT) -> float:
     """Normalised area under the PRO curve up to ``max_fpr``, as MVTec's official evaluation.
 
-    maps: [N, H, W] anomaly maps; masks: [N, H, W], non-zero = anomalous. Regions are the
+    maps, masks: as in :func:`pixel_metrics` (non-zero = anomalous). Regions are the
     8-connected components of each mask. Over all pixels sorted by descending score, a normal
     pixel adds 1 / n_normal to the FPR and a pixel of region r adds 1 / (|r| * n_regions) to the
     PRO; only the last point of each tie is kept, PRO is clipped to <= 1, and the curve runs from
@@ -424,18 +498,21 @@ class _CurveCollector:
         return np.concatenate(self.xs), np.concatenate(self.ys)
 
 
-def roc_curve_points(scores: ArrayLike, labels: ArrayLike,
+def roc_curve_points(scores: ArrayLike | Images, labels: ArrayLike | Images,
                      max_points: int | None = 2000) -> tuple[np.ndarray, np.ndarray]:
     """The ROC curve that :func:`roc_auc` integrates, for plotting: (fpr, tpr), float64 [G].
 
-    scores: [N], or pixel maps [N, H, W] (flattened; a memmap is read in blocks as in
-    :func:`pixel_metrics`); labels: same shape, non-zero = anomalous. One point per tie group
+    scores: [N], or pixel maps as in :func:`pixel_metrics` (flattened; a memmap is read in
+    blocks); labels: of the same shapes, non-zero = anomalous. One point per tie group
     (its last index), preceded by (0, 0) and ending at (1, 1); its trapezoid area is
     :func:`roc_auc`. Thinned to at most ``max_points`` points evenly spaced along the curve
     (endpoints kept, see :class:`_CurveCollector`); ``max_points=None`` returns every point.
     """
-    scores = _flat_scores(scores) if np.ndim(scores) == 3 else np.asarray(scores).reshape(-1)
-    labels = np.asarray(labels).reshape(-1) != 0
+    if _is_image_stack(scores):
+        scores = _flat_scores(scores, _image_shapes(labels, "labels"))
+        labels = _flat_labels(labels)
+    else:
+        scores, labels = np.asarray(scores).reshape(-1), np.asarray(labels).reshape(-1) != 0
     if scores.shape != labels.shape:
         raise ValueError(f"scores and labels must have one size, got {scores.size} and "
                          f"{labels.size}")
@@ -449,21 +526,20 @@ def roc_curve_points(scores: ArrayLike, labels: ArrayLike,
     return collector.curve()
 
 
-def pro_curve_points(maps: ArrayLike, masks: ArrayLike, max_fpr: float = 0.3,
+def pro_curve_points(maps: Images, masks: Images, max_fpr: float = 0.3,
                      max_points: int | None = 2000) -> tuple[np.ndarray, np.ndarray]:
     """The PRO curve that :func:`aupro` integrates, for plotting: (fpr, pro), float64 [G].
 
-    maps, masks: [N, H, W] as in :func:`aupro`. The official curve (one point per tie group,
+    maps, masks: as in :func:`aupro`. The official curve (one point per tie group,
     PRO clipped to <= 1, from (0, 0) to (1, 1)) cut at ``max_fpr``: every point with
     FPR <= ``max_fpr``, then, if the last of them lies before ``max_fpr``, a point at exactly
     ``max_fpr`` with PRO interpolated linearly, as :func:`aupro` does. Hence its trapezoid area
     divided by ``max_fpr`` is :func:`aupro`; ``max_fpr=1`` gives the whole curve. Thinned as
     :func:`roc_curve_points`.
     """
-    region, sizes, n_pos = _pixel_regions(maps, masks, (max_fpr,))
+    region, sizes, n_pos, scores = _pixel_regions(maps, masks, (max_fpr,))
     n_neg, n_regions = region.size - n_pos, sizes.size
     weight_of = np.concatenate(([0.0], 1.0 / sizes))
-    scores = _flat_scores(maps)
     order = _descending_order(scores)
     collector = _CurveCollector(span=max_fpr + 1.0, max_points=max_points)
     previous = (0.0, 0.0)

@@ -9,8 +9,9 @@ folder uploaded holds, for each category and each of ``test_private`` and ``test
 
 Maps come from :func:`hgad.prediction.predict.predict` (the model's recorded feature settings,
 inductive ``train_max`` constants, the image's own category) at ``msk_size``, resized back to the
-image's full resolution (bilinear). The threshold of a category is the SegF1 rule
-(:func:`hgad.evaluation.seg_f1.validation_threshold`) on its ``validation/good`` maps.
+image's full resolution as the evaluation's pixel metrics resize them
+(:func:`hgad.evaluation.full_size.to_image_size`, bilinear). The threshold of a category is the
+SegF1 rule (:func:`hgad.evaluation.seg_f1.validation_threshold`) on its ``validation/good`` maps.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import torch
 from PIL import Image
 
 from hgad.data.mvtec_ad2 import PRIVATE_TESTS, mvtec_ad2_root, private_images
+from hgad.evaluation.full_size import image_shape, to_image_size
 from hgad.evaluation.seg_f1 import validation_threshold
 from hgad.model.model_file import read_model_file
 from hgad.prediction.predict import predict
@@ -44,14 +46,6 @@ def _maps_of(model_path, images: Path, work: Path, category: str, device: torch.
     predict(model_path, str(images), work, device, category=category, threshold=0.0,
             batch_size=batch_size)
     return {path.stem: np.load(path) for path in sorted((work / "maps").glob("*.npy"))}
-
-
-def _full_size(anomaly: np.ndarray, image: Path) -> np.ndarray:
-    """``anomaly`` [S, S] resized (bilinear) to the size of ``image``: float32 [H, W]."""
-    with Image.open(image) as opened:
-        size = opened.size
-    return np.asarray(Image.fromarray(anomaly.astype(np.float32), "F").resize(size,
-                                                                              Image.BILINEAR))
 
 
 def _refuse_cropped(model_path) -> None:
@@ -88,7 +82,7 @@ def export_mvtec_ad2(model_path: str | os.PathLike, root: str | os.PathLike,
                 maps = _maps_of(model_path, mvtec_ad2_root(root) / category / split, work,
                                 category, device, batch_size)
                 for image in images[category, split]:
-                    full = _full_size(maps[image.stem], image)
+                    full = to_image_size(maps[image.stem], image_shape(image))
                     _write(staging, category, split, image.stem, full, thresholds[category])
         shutil.rmtree(staging / ".work", ignore_errors=True)
         check_mvtec_ad2_export(staging, root, categories)
@@ -114,8 +108,7 @@ def _write(folder: Path, category: str, split: str, stem: str, anomaly: np.ndarr
 
 def _file_problems(image: Path, map_file: Path, mask_file: Path) -> list[str]:
     """What is wrong with the two exported files of ``image``."""
-    with Image.open(image) as opened:
-        width, height = opened.size
+    height, width = image_shape(image)
     problems = []
     if not map_file.is_file():
         problems.append(f"{map_file}: missing (map of {image})")
