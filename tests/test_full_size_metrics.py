@@ -11,10 +11,10 @@ from PIL import Image
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from hgad.data.images import load_mask
-from hgad.data.manifest import select_split
+from hgad.data.manifest import read_manifest, select_split, write_manifest
 from hgad.data.mvtec_ad2 import mvtec_ad2_manifest
 from hgad.evaluation import evaluate as evaluation
-from hgad.evaluation.full_size import at_mask_sizes, to_image_size
+from hgad.evaluation.full_size import at_mask_sizes, full_size_metrics_bytes, to_image_size
 from hgad.evaluation.seg_f1 import seg_f1
 
 MSK_SIZE = 8
@@ -22,9 +22,9 @@ BORDER_IMAGE = (30, 14)  # (width, height): one bad image of another size than t
 
 
 @pytest.fixture(scope="module")
-def can_rows(tmp_path_factory):
-    """The test rows of the miniature MVTec AD 2's ``can``, whose second bad image is 30 x 14
-    with a defect one pixel wide along its left border."""
+def manifest(tmp_path_factory):
+    """The manifest of the miniature MVTec AD 2 (``can`` 24 x 16, ``rice`` 16 x 20), whose
+    second bad ``can`` image is 30 x 14 with a defect one pixel wide along its left border."""
     root = tmp_path_factory.mktemp("ad2") / "mvtec_ad_2"
     write_mvtec_ad2(root)
     bad = root / "can" / "test_public" / "bad" / "001_regular.png"
@@ -33,7 +33,15 @@ def can_rows(tmp_path_factory):
     border[:, 0] = 255
     Image.fromarray(border).save(root / "can" / "test_public" / "ground_truth" / "bad"
                                  / "001_regular_mask.png")
-    rows = select_split(mvtec_ad2_manifest(root, "mvtec_ad2"), "test")
+    path = root.parent / "manifest.csv"
+    write_manifest(mvtec_ad2_manifest(root, "mvtec_ad2"), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def can_rows(manifest):
+    """The test rows of ``can``."""
+    rows = select_split(read_manifest(manifest), "test")
     return rows[rows["category"] == "can"].reset_index(drop=True)
 
 
@@ -81,3 +89,11 @@ def test_a_full_size_map_never_exceeds_its_maximum():
     full = to_image_size(anomaly, (37, 53))
     assert full.shape == (37, 53) and full.dtype == np.float32
     assert anomaly.min() <= full.min() and full.max() <= anomaly.max()
+
+
+def test_memory_is_counted_for_the_largest_categorys_test_pixels(manifest):
+    can = 3 * 24 * 16 + 30 * 14  # 2 good and 1 bad image at the category's size, the 30 x 14
+    rice = 4 * 16 * 20
+    assert can > rice
+    # float32 score, int32 region id, int64 sorted position and the bool mask of every pixel
+    assert full_size_metrics_bytes(manifest) == (4 + 4 + 8 + 1) * can

@@ -5,18 +5,25 @@ A map is made at ``msk_size`` x ``msk_size`` from the whole image squashed to a 
 (:mod:`hgad.data.images`); :func:`to_image_size` stretches it back to the image's own size,
 bilinear, for the pixel metrics and for the export to MVTec's evaluation server
 (:mod:`hgad.export.mvtec_ad2`) alike. The ground truth is read at the image's size, not resized.
+:func:`full_size_metrics_bytes` is the memory this takes, for the workflow's resources.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from functools import cache
 
 import numpy as np
 from PIL import Image
 
 from hgad.data.images import binarize_mask
-from hgad.evaluation.metrics import Images
+from hgad.data.manifest import read_manifest, select_split
+from hgad.evaluation.metrics import SORT_BYTES_PER_PIXEL, Images
+
+# What the evaluation holds per pixel of a category at full size: the float32 score and the
+# pixel metrics' sort (SORT_BYTES_PER_PIXEL), and the bool ground truth beside them.
+BYTES_PER_PIXEL = np.dtype(np.float32).itemsize + SORT_BYTES_PER_PIXEL + np.dtype(bool).itemsize
 
 
 def image_shape(path: str | os.PathLike) -> tuple[int, int]:
@@ -78,3 +85,20 @@ def at_mask_sizes(maps: np.ndarray, masks: Images) -> Images:
     if isinstance(masks, np.ndarray):
         return maps
     return FullSizeMaps(maps, [np.shape(mask) for mask in masks])
+
+
+def full_size_metrics_bytes(manifest_path: str | os.PathLike) -> int:
+    """Peak memory of the pixel metrics at full size, in bytes, for the manifest's largest
+    category: :data:`BYTES_PER_PIXEL` times its test images' pixels (read from their headers).
+    Remembered per manifest file and modification time."""
+    return _largest_category_pixels(os.fspath(manifest_path),
+                                    os.stat(manifest_path).st_mtime_ns) * BYTES_PER_PIXEL
+
+
+@cache
+def _largest_category_pixels(manifest_path: str, modified: int) -> int:
+    rows = select_split(read_manifest(manifest_path), "test")
+    if rows.empty:
+        return 0
+    pixels = [np.prod(image_shape(image), dtype=np.int64) for image in rows["image"]]
+    return int(rows.assign(pixels=pixels).groupby("category")["pixels"].sum().max())

@@ -30,6 +30,8 @@ from scipy import ndimage
 
 _CHUNK = 1 << 20  # sorted positions handled per step: temporaries stay around 50 MB
 _STRUCTURE = np.ones((3, 3), dtype=int)  # ground-truth regions are 8-connected
+# Bytes per pixel that the pixel metrics hold besides the scores: int32 region id, int64 argsort.
+SORT_BYTES_PER_PIXEL = np.dtype(np.int32).itemsize + np.dtype(np.int64).itemsize
 DEFAULT_AUPRO_LIMIT = 0.3  # the limit of ``pixel_aupro``; other limits get their own names
 
 
@@ -419,7 +421,8 @@ def pixel_metrics(maps: Images, masks: Images, max_fpr: float = DEFAULT_AUPRO_LI
     up to each of ``more_limits`` under its :func:`aupro_name`, all from one argsort of the
     P = sum H_i * W_i pixels, in O(P log P).
 
-    Peak memory is about P * (itemsize + 12) bytes plus ~50 MB: the scores in their own dtype (a
+    Peak memory is about P * (itemsize + :data:`SORT_BYTES_PER_PIXEL`) = P * (itemsize + 12)
+    bytes plus ~50 MB: the scores in their own dtype (a
     memmap is copied into RAM in blocks of images, a sequence image by image; a contiguous
     in-memory array is not copied), int32 region ids and the int64 argsort. No dense float64
     array of all pixels is made. For VisA (P = 141.7M, float16) that is about 2.0 GB. Measured on

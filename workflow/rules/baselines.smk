@@ -23,7 +23,7 @@ rule baseline_knn:
     resources:
         gpu=GPU_FOR_INFERENCE,
         # the largest VisA category's float16 banks at 1024 px: 3.5 GiB peak (bench/scale.py)
-        mem_mb=16000,
+        mem_mb=pixel_metrics_mem_mb(16000),
         runtime=240,  # minutes
     script:
         "../scripts/baseline_knn.py"

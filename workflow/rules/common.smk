@@ -15,6 +15,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import update_config
 
 from hgad.data.layouts import VALIDATED_LAYOUTS
+from hgad.evaluation.full_size import full_size_metrics_bytes
 from hgad.reporting.run_summary import settings_summary
 from hgad.runtime.config import (
     archive_name,
@@ -80,6 +81,20 @@ DOWNLOADED = [name for name in UNPACKED if "archive" not in DATASETS[name]]
 TORCH_THREADS = 8
 # Extraction and evaluation hold a GPU only when the run may use one; training always asks.
 GPU_FOR_INFERENCE = 0 if config["device"] == "cpu" else 1
+
+
+def pixel_metrics_mem_mb(base_mb):
+    """The mem_mb of a job that computes pixel metrics, ``base_mb`` (maps at msk_size) plus,
+    with features.resize whole, what the metrics at each test image's full size need for the
+    largest category (docs/metrics.md#cost), counted from the manifest once it exists:
+    Snakemake evaluates a resource again, its input present, before it runs the job."""
+
+    def mem_mb(wildcards, input):
+        if config["features"]["resize"] != "whole" or not os.path.exists(input.manifest):
+            return base_mb
+        return base_mb + -(-full_size_metrics_bytes(input.manifest) // 10**6)
+
+    return mem_mb
 
 
 def one_of(names):

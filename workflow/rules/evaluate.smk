@@ -24,7 +24,7 @@ rule evaluate:
     threads: TORCH_THREADS
     resources:
         gpu=GPU_FOR_INFERENCE,
-        mem_mb=32000,
+        mem_mb=pixel_metrics_mem_mb(32000),
         runtime=240,  # minutes
     script:
         "../scripts/evaluate.py"
@@ -50,7 +50,7 @@ rule evaluate_snapshots:
     threads: TORCH_THREADS
     resources:
         gpu=GPU_FOR_INFERENCE,
-        mem_mb=32000,
+        mem_mb=pixel_metrics_mem_mb(32000),
         runtime=480,  # minutes: every snapshot
     script:
         "../scripts/evaluate_snapshots.py"
