@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from miniature import write_image, write_mvtec_ad2
+from miniature import REALIAD_CATEGORIES, write_image, write_mvtec_ad2, write_realiad
 from PIL import Image
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from hgad.data.images import load_mask
 from hgad.data.manifest import read_manifest, select_split, write_manifest
 from hgad.data.mvtec_ad2 import mvtec_ad2_manifest
+from hgad.data.realiad import realiad_manifest
 from hgad.evaluation import evaluate as evaluation
 from hgad.evaluation.full_size import at_mask_sizes, full_size_metrics_bytes, to_image_size
 from hgad.evaluation.seg_f1 import seg_f1
@@ -97,3 +98,14 @@ def test_memory_is_counted_for_the_largest_categorys_test_pixels(manifest):
     assert can > rice
     # float32 score, int32 region id, int64 sorted position and the bool mask of every pixel
     assert full_size_metrics_bytes(manifest) == (4 + 4 + 8 + 1) * can
+
+
+def test_realiad_masks_are_read_at_each_images_size(tmp_path):
+    write_realiad(tmp_path)
+    rows = select_split(realiad_manifest(tmp_path, "realiad"), "test")
+    test = evaluation.TestSet(rows, [], None, None, MSK_SIZE, resize="whole")
+    for category, (width, height) in REALIAD_CATEGORIES.items():
+        masks = test.masks(category)
+        labels = test.labels(category)
+        assert [m.shape for m in masks] == [(height, width)] * len(labels)
+        assert [bool(m.any()) for m in masks] == [bool(label) for label in labels]
