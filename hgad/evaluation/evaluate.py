@@ -5,7 +5,9 @@ Writes the anomaly maps of each category to ``<maps_dir>/<category>.npy`` (float
 plus the mean over categories to a JSON and a CSV file, once per class-conditioning variant
 (:mod:`hgad.evaluation.conditioning`; ``predicted_`` and ``agnostic_`` prefixes). The JSON records
 where the numbers came from: the evaluation's ``provenance`` and the model file's
-(``training_provenance``: the training commit).
+(``training_provenance``: the training commit). Pixel metrics are computed at ``msk_size`` for a
+cache made with ``features.resize: crop``, at each test image's full size for ``whole``
+(:mod:`hgad.evaluation.full_size`, docs/metrics.md#resolution).
 
 A metric needs normal and anomalous samples: a category whose test images are all normal (or
 all anomalous) gets NaN for the image metrics, one without anomalous (or normal) pixels NaN for

@@ -7,7 +7,9 @@ the manifest. The curves come from :mod:`hgad.evaluation.metrics`, the figures f
 
 The image score of a test image is the maximum of its anomaly map, as in the evaluation. The
 maps on disk are float16 while the metrics were computed from the float32 maps, so a curve's
-area can differ from the reported metric in about the third decimal (more ties).
+area can differ from the reported metric in about the third decimal (more ties). Curves are drawn
+at ``msk_size`` with the masks made square as the images were, also for ``features.resize:
+whole``, whose reported pixel metrics are at each image's full size (docs/metrics.md#resolution).
 """
 
 from __future__ import annotations
