@@ -85,11 +85,15 @@ def test_pixel_metrics_are_at_each_images_full_size(can_rows):
     assert at_msk_size["image_auroc"] == found["image_auroc"]
 
 
-def test_a_full_size_map_never_exceeds_its_maximum():
+def test_full_size_maps_stay_within_the_maps_range_and_dtype():
     anomaly = np.random.default_rng(1).random((MSK_SIZE, MSK_SIZE)).astype(np.float32)
     full = to_image_size(anomaly, (37, 53))
     assert full.shape == (37, 53) and full.dtype == np.float32
     assert anomaly.min() <= full.min() and full.max() <= anomaly.max()
+    masks = [np.zeros((37, 53), bool), np.zeros((20, 9), bool)]
+    for dtype in (np.float16, np.float32):
+        maps = at_mask_sizes(np.stack([anomaly, anomaly]).astype(dtype), masks)
+        assert [(m.shape, m.dtype) for m in maps] == [((37, 53), dtype), ((20, 9), dtype)]
 
 
 def test_memory_is_counted_for_the_largest_categorys_test_pixels(manifest):

@@ -64,7 +64,8 @@ def full_size_mask(mask: str, image: str) -> np.ndarray:
 
 class FullSizeMaps(Sequence):
     """Maps [R, S, S] seen at the sizes ``shapes`` (R of (H_i, W_i)): item i is map i resized by
-    :func:`to_image_size` when it is read, so no more than one is held at a time."""
+    :func:`to_image_size` when it is read, so no more than one is held at a time; float16 maps
+    stay float16 (half the memory of the pixel metrics' scores), others come as float32."""
 
     def __init__(self, maps: np.ndarray, shapes: list[tuple[int, int]]):
         if len(maps) != len(shapes):
@@ -75,7 +76,8 @@ class FullSizeMaps(Sequence):
         return len(self.maps)
 
     def __getitem__(self, i: int) -> np.ndarray:
-        return to_image_size(self.maps[i], self.shapes[i])
+        full = to_image_size(self.maps[i], self.shapes[i])
+        return full.astype(np.float16) if self.maps.dtype == np.float16 else full
 
 
 def at_mask_sizes(maps: np.ndarray, masks: Images) -> Images:
