@@ -101,7 +101,7 @@ class TestSet:
     train_rows: pd.DataFrame | None
     train_arrays: list[np.ndarray] | None
     msk_size: int
-    resize: str = "crop"  # how the cached images were made square; the masks follow
+    resize: str = "crop"  # how the cached images were made square (see masks)
     validation_rows: pd.DataFrame | None = None
     validation_arrays: list[np.ndarray] | None = None
     _masks: dict[str, Images] = field(default_factory=dict, repr=False)  # the latest category's

@@ -376,7 +376,7 @@ def _pixel_regions(maps: Images, masks: Images, limits: Sequence[float]
     """Checked inputs -> (region id per pixel, region sizes, number of anomalous pixels, all
     scores [P])."""
     shapes = _image_shapes(masks, "masks")
-    if isinstance(maps, np.ndarray):
+    if isinstance(maps, np.ndarray):  # checked before the masks are labelled; a sequence later
         _image_shapes(maps, "maps")
     for limit in limits:
         if not 0 < limit <= 1:
@@ -422,13 +422,12 @@ def pixel_metrics(maps: Images, masks: Images, max_fpr: float = DEFAULT_AUPRO_LI
     P = sum H_i * W_i pixels, in O(P log P).
 
     Peak memory is about P * (itemsize + :data:`SORT_BYTES_PER_PIXEL`) = P * (itemsize + 12)
-    bytes plus ~50 MB: the scores in their own dtype (a
-    memmap is copied into RAM in blocks of images, a sequence image by image; a contiguous
-    in-memory array is not copied), int32 region ids and the int64 argsort. No dense float64
-    array of all pixels is made. For VisA (P = 141.7M, float16) that is about 2.0 GB. Measured on
-    a synthetic float16 memmap of 2,162 x 256 x 256 with uint8 memmap masks: 2.46 GB peak RSS
-    (0.42 GB of it the two mapped files' cached pages) and 36 s wall time; the argsort takes
-    about half of it.
+    bytes plus ~50 MB: the scores in their own dtype (a memmap is copied into RAM in blocks of
+    images, a sequence image by image; a contiguous in-memory array is not copied), int32 region
+    ids and the int64 argsort. No dense float64 array of all pixels is made. For VisA
+    (P = 141.7M, float16) that is about 2.0 GB. Measured on a synthetic float16 memmap of
+    2,162 x 256 x 256 with uint8 memmap masks: 2.46 GB peak RSS (0.42 GB of it the two mapped
+    files' cached pages) and 36 s wall time; the argsort takes about half of it.
     Raises ValueError if the masks hold a single class or the maps hold NaN.
     """
     sums = _pixel_curve(maps, masks, (max_fpr, *more_limits))
