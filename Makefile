@@ -24,6 +24,9 @@ endif
 # (pyproject.toml's markers).
 FAST := not workflow and not network and not root and not compiler
 PYTEST := PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest
+# pytest-xdist: a worker per core, each handed one test at a time, the longest kinds first
+# (tests/conftest.py orders them).
+XDIST := -n $(CORES) --maxschedchunk 1
 
 .PHONY: demo test test-fast coverage lint lock readme
 
@@ -47,11 +50,11 @@ lint: $(STAMP)
 
 test: lint
 	scripts/install-system-deps.sh
-	$(PYTEST)
+	$(PYTEST) $(XDIST)
 
 # The one-minute loop for every edit.
 test-fast: $(STAMP)
-	$(PYTEST) -m "$(FAST)"
+	$(PYTEST) $(XDIST) -m "$(FAST)"
 
 # Line coverage of hgad/ per module, for test-fast's tests and then for make test's (in the
 # pytest process: the workflow's jobs run in their own processes and are not counted).

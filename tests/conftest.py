@@ -6,8 +6,11 @@ one trained model (``trained``: 2 coupling layers, 3 meta-epochs).
 The workflow: ``tiny_run`` is the session's one run of the whole Snakemake workflow on the tiny
 demo (``workflow_runner.TINY_RUN``: two seeds, the kNN baseline, a snapshot every sub-epoch), a
 finished ``workflow_runner.WorkflowRun``. It starts in the background once the tests are
-collected, when any selected test needs it, and the first test that needs it waits for it. A
-test that checks a workflow's outputs takes it as an argument and reads ``tiny_run.folder`` (what
+collected, when any selected test needs it, and the first test that needs it waits for it
+(``tiny_run_started`` gives it unfinished, to a test with work of its own to do first). Under
+pytest-xdist (``make test``) it is still one run: the first worker starts it in a folder named by
+the session's id, the others wait for the same run, and the controller ends it. A test that
+checks a workflow's outputs takes it as an argument and reads ``tiny_run.folder`` (what
 Snakemake printed, stdout and stderr, is in the file ``tiny_run.console``); it never runs a
 workflow of its own for that, and never changes the run's folder:
 
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,11 +63,21 @@ TINY_CONFIG = {
 CPU = torch.device("cpu")
 
 
+def _uses_tiny_run(item) -> bool:
+    return "tiny_run" in getattr(item, "fixturenames", ())
+
+
 @pytest.hookimpl(tryfirst=True)  # before `-m` selects by marker
 def pytest_collection_modifyitems(items):
+    """Marks the tests of the shared run ``workflow``, then orders the tests: those that run a
+    workflow of their own first (the longest: under pytest-xdist each worker takes one while the
+    other goes on), the in-process tests, then those that read the shared run, which has been
+    running in the background meanwhile."""
     for item in items:
-        if "tiny_run" in getattr(item, "fixturenames", ()):
+        if _uses_tiny_run(item):
             item.add_marker(pytest.mark.workflow)
+    items.sort(key=lambda item: 2 if _uses_tiny_run(item)
+               else 0 if item.get_closest_marker("workflow") else 1)
 
 
 def pytest_runtest_setup(item):
@@ -72,36 +86,54 @@ def pytest_runtest_setup(item):
                 "or name one in $CXX")
 
 
-TINY_RUN_STARTED = pytest.StashKey[BackgroundRun]()
+SESSION_ID = pytest.StashKey[str]()
 
 
-def _start_tiny_run(config: pytest.Config) -> BackgroundRun:
-    if TINY_RUN_STARTED not in config.stash:
-        folder = Path(tempfile.mkdtemp(prefix="hgad-tiny-run-"))
-        config.stash[TINY_RUN_STARTED] = BackgroundRun(folder, TINY_RUN)
-    return config.stash[TINY_RUN_STARTED]
+def pytest_configure(config):
+    """One id per test session, the same in every pytest-xdist worker: it names the folder of the
+    session's tiny run."""
+    if hasattr(config, "workerinput"):
+        config.stash[SESSION_ID] = config.workerinput["testrunuid"]
+    else:  # the controller hands its id to the workers it starts
+        config.stash[SESSION_ID] = config.option.testrunuid = (
+            getattr(config.option, "testrunuid", None) or uuid.uuid4().hex)
+
+
+def _tiny_run(config: pytest.Config) -> BackgroundRun:
+    folder = Path(tempfile.gettempdir()) / f"hgad-tiny-run-{config.stash[SESSION_ID]}"
+    return BackgroundRun(folder, TINY_RUN)
 
 
 def pytest_collection_finish(session):
     """Start the shared workflow run as soon as the tests are chosen, if one of them needs it: it
-    runs on the second core while the in-process tests run on the first."""
+    runs while the in-process tests go on. Under pytest-xdist the first worker starts it."""
     if not session.config.option.collectonly and any(
-            "tiny_run" in getattr(item, "fixturenames", ()) for item in session.items):
-        _start_tiny_run(session.config)
+            "tiny_run_started" in getattr(item, "fixturenames", ()) for item in session.items):
+        _tiny_run(session.config).start()
 
 
 def pytest_sessionfinish(session, exitstatus):
-    started = session.config.stash.get(TINY_RUN_STARTED, None)
-    if started is not None:
-        started.stop()
-        if exitstatus == 0:
-            shutil.rmtree(started.run.folder.parent, ignore_errors=True)
+    """The controller (or a session without workers) ends the run and, if every test passed,
+    removes its folder; a failed session keeps it to be looked at."""
+    if hasattr(session.config, "workerinput"):
+        return
+    run = _tiny_run(session.config)
+    run.stop()
+    if exitstatus == 0:
+        shutil.rmtree(run.folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
-def tiny_run(request) -> WorkflowRun:
+def tiny_run_started(request) -> BackgroundRun:
+    """The session's tiny run, started, perhaps not finished: for a test that has work of its own
+    to do before it reads the run (``tiny_run_started.finished()``)."""
+    return _tiny_run(request.config).start()
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_run_started) -> WorkflowRun:
     """The whole workflow on the tiny demo, run once per session (see the module docstring)."""
-    return _start_tiny_run(request.config).finished()
+    return tiny_run_started.finished()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -4,10 +4,11 @@ Installs Debian's SLURM and munge when missing (apt-get, as root), starts munged
 slurmd with a fake GPU (GRES ``gpu:1`` backed by /dev/null), runs the workflow with the profile
 (partition set to the test cluster's ``debug``), checks that every non-local job ran as a SLURM
 job with the GPUs it asked for, compares the metrics with the session's local run of the same
-configuration (``tiny_run``) and stops every daemon it started by PID. The profile is described
-in docs/cluster.md. Where SLURM cannot be installed or started here (not root, no apt-get) it is
-skipped with the reason, and fails with ``CI=true``; it is skipped also where a SLURM is already
-running on this machine, or another test session holds the test cluster.
+configuration (``tiny_run_started``, which runs meanwhile) and stops every daemon it started by
+PID. The profile is described in docs/cluster.md. Where SLURM cannot be installed or started
+here (not root, no apt-get) it is skipped with the reason, and fails with ``CI=true``; it is
+skipped also where a SLURM is already running on this machine, or another test session holds the
+test cluster.
 """
 
 from __future__ import annotations
@@ -290,7 +291,8 @@ def cluster():
 
 
 @pytest.mark.root
-def test_demo_workflow_through_the_slurm_profile(cluster, tiny_run, tmp_path):
+@pytest.mark.workflow
+def test_demo_workflow_through_the_slurm_profile(cluster, tiny_run_started, tmp_path):
     rules = workflow_rules(CONFIG, tmp_path / "rules")
     gpu_rules = {name for name, rule in rules.items() if rule["resources"].get("gpu")}
     profile = _test_profile(tmp_path / "profile", rules)
@@ -324,5 +326,5 @@ def test_demo_workflow_through_the_slurm_profile(cluster, tiny_run, tmp_path):
         asks_gpu = "gpu" in info.get("TresPerJob", "") + info.get("TresPerNode", "")
         assert asks_gpu == (rule in gpu_rules), (rule, info)
 
-    _assert_close(_metrics(tmp_path / "slurm"), _metrics(tiny_run.folder))
+    _assert_close(_metrics(tmp_path / "slurm"), _metrics(tiny_run_started.finished().folder))
     print(f"\nSLURM run {slurm_seconds:.0f} s ({len(remote)} SLURM jobs)", file=sys.stderr)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,23 +73,52 @@ class WorkflowRun:
 
 
 class BackgroundRun:
-    """The workflow started in ``folder / "run"`` while the tests go on; its console output goes
-    to ``folder / "console.txt"``."""
+    """The workflow run in ``folder / "run"`` in the background, shared by every process of a test
+    session (the pytest-xdist workers): the first to :meth:`start` it starts it, the others find
+    it started. Its console output goes to ``folder / "console.txt"``, its exit status, once it
+    ends, to ``folder / "exit_status"``; it runs in a process group of its own, whose id is in
+    ``folder / "pid"``, so that :meth:`stop` ends Snakemake and its jobs together."""
 
     def __init__(self, folder: Path, config: dict):
+        self.folder = folder
         self.run = WorkflowRun(folder / "run", config, folder / "console.txt")
-        self.run.folder.mkdir(parents=True)
-        with open(self.run.console, "w") as console:
-            self.process = subprocess.Popen(snakemake_command(self.run.folder, config),
-                                             stdout=console, stderr=subprocess.STDOUT)
+        self.exit_status = folder / "exit_status"
+        self.pid = folder / "pid"
 
-    def finished(self) -> WorkflowRun:
+    def start(self) -> BackgroundRun:
+        """Start the run unless a process of this session already did."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.folder / "lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not self.pid.exists():
+                self.run.folder.mkdir()
+                with open(self.run.console, "w") as console:
+                    process = subprocess.Popen(
+                        [sys.executable, "-c", _RECORD_EXIT_STATUS, str(self.exit_status),
+                         *snakemake_command(self.run.folder, self.run.config)],
+                        stdout=console, stderr=subprocess.STDOUT, start_new_session=True)
+                self.pid.write_text(str(process.pid))
+        return self
+
+    def finished(self, timeout: float = 900) -> WorkflowRun:
         """The run, once it has finished; AssertionError with the console's end if it failed."""
-        code = self.process.wait(timeout=900)
+        deadline = time.monotonic() + timeout
+        while not self.exit_status.exists():
+            assert time.monotonic() < deadline, f"the tiny run took over {timeout} s"
+            time.sleep(0.5)
+        code = int(self.exit_status.read_text())
         assert code == 0, self.run.console.read_text()[-4000:]
         return self.run
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        """End the run if it is still going (Snakemake and its jobs)."""
+        if self.pid.exists() and not self.exit_status.exists():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(int(self.pid.read_text()), signal.SIGKILL)
+
+
+# Runs argv[2:] and writes its exit status to the file argv[1] once it ends.
+_RECORD_EXIT_STATUS = ("import subprocess, sys\n"
+                       "code = subprocess.call(sys.argv[2:])\n"
+                       "open(sys.argv[1] + '.partial', 'w').write(str(code))\n"
+                       "__import__('os').replace(sys.argv[1] + '.partial', sys.argv[1])")
