@@ -29,6 +29,7 @@ tests/needs.py does the same for the other requirements.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import uuid
@@ -91,7 +92,11 @@ SESSION_ID = pytest.StashKey[str]()
 
 def pytest_configure(config):
     """One id per test session, the same in every pytest-xdist worker: it names the folder of the
-    session's tiny run."""
+    session's tiny run. And OpenMP threads that wait for work sleep in every process the tests
+    start: the test processes share the cores (workers, the background run, the workflow tests'
+    jobs), and a spinning thread takes a core another process needs (a tiny extraction job under
+    load: 14 s of CPU time spinning, 6 s sleeping)."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if hasattr(config, "workerinput"):
         config.stash[SESSION_ID] = config.workerinput["testrunuid"]
     else:  # the controller hands its id to the workers it starts
