@@ -59,9 +59,9 @@ test-fast: $(STAMP)
 # Line coverage of hgad/ per module, for test-fast's tests and then for make test's (in the
 # pytest process: the workflow's jobs run in their own processes and are not counted).
 coverage: $(STAMP)
-	$(PYTEST) -q -m "$(FAST)" --cov --cov-report=term
+	$(PYTEST) $(XDIST) -q -m "$(FAST)" --cov --cov-report=term
 	scripts/install-system-deps.sh
-	$(PYTEST) -q --cov --cov-report=term
+	$(PYTEST) $(XDIST) -q --cov --cov-report=term
 
 # Rewrite the README's results section from a run's tables (`make readme CONFIG=config/config.yaml`).
 CONFIG ?= config/demo.yaml
