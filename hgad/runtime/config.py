@@ -56,6 +56,7 @@ class TrainSettings:
     label_smoothing: float
     intra_start_epoch: int
     snapshot_every: int
+    score_every_sub_epoch: bool
     precision: str
     allow_tf32: bool
     resident_fraction: float
