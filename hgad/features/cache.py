@@ -42,6 +42,7 @@ class CacheMeta:
     levels: int
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    precision: str
     dtype: str
     manifest_hash: str
     split: str
@@ -261,7 +262,7 @@ def write_union_cache(folder: str | os.PathLike, meta: CacheMeta, image_paths: l
     for part, (paths, cache) in enumerate(parts):
         part_meta = read_meta(cache)
         for key in ("backbone", "weights", "out_index", "img_size", "levels", "mean", "std",
-                    "dtype"):
+                    "precision", "dtype"):
             if getattr(part_meta, key) != getattr(meta, key):
                 raise CacheMismatchError(f"{cache}: made with {key}={getattr(part_meta, key)!r},"
                                          f" requested {getattr(meta, key)!r}")

@@ -43,6 +43,7 @@ from hgad.model.network import HGADModel
 from hgad.model.normalization import anomaly_maps, image_scores
 from hgad.runtime.atomic import replace_atomically
 from hgad.runtime.config import FeatureSettings
+from hgad.runtime.device import precision_autocast
 from hgad.runtime.fingerprint import is_hidden
 from hgad.training.inference import FEATURE_FIELDS, normalizer_from_record, tensor_digest
 
@@ -205,8 +206,9 @@ def predict(model_path: str | os.PathLike, images: str, out_dir: str | os.PathLi
     rows, start = [], 0
     with torch.inference_mode(), staged_outputs(out_dir) as staging:
         for batch in tqdm(loader, desc="predict", unit="batch"):
-            features = [f.to(dtype).to(torch.float32) for f in
-                        multiscale_features(backbone, batch.to(device), settings.levels)]
+            with precision_autocast(device, settings.precision):
+                extracted = multiscale_features(backbone, batch.to(device), settings.levels)
+            features = [f.to(dtype).to(torch.float32) for f in extracted]
             maps, used, confidence = batch_level_maps(model, features, fixed)
             predicted = confidence.argmax(1)
             anomaly = np.empty((len(batch), msk_size, msk_size), np.float32)

@@ -31,6 +31,7 @@ class FeatureSettings:
     std: tuple[float, ...]
     batch_size: int
     num_workers: int
+    precision: str
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,8 @@ from hgad.model.normalization import (
 )
 from hgad.runtime.config import EvalSettings
 
-FEATURE_FIELDS = ("backbone", "weights", "out_index", "img_size", "levels", "mean", "std", "dtype")
+FEATURE_FIELDS = ("backbone", "weights", "out_index", "img_size", "levels", "mean", "std",
+                  "precision", "dtype")
 
 
 def tensor_digest(module: torch.nn.Module) -> str:
