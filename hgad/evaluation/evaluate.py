@@ -49,7 +49,7 @@ from hgad.model.model_file import load_model_file, read_model_file
 from hgad.model.network import HGADModel
 from hgad.model.normalization import (
     anomaly_maps,
-    fit_normalizer,
+    fitted_anomaly_maps,
     image_scores,
     train_max_normalizer,
 )
@@ -126,11 +126,9 @@ def category_maps(model: HGADModel, test: TestSet, category: str, settings: Sett
     rows = test.indices(category)
     maps = level_maps(model, test.arrays, rows, np.full(len(rows), index), ev.batch_size, device)
     if test.train_arrays is None:
-        normalizer = fit_normalizer(maps, ev.msk_size, clip=False)
-    else:
-        normalizer, _ = train_max_normalizer(model, test.train_arrays,
-                                             test.indices(category, train=True), index,
-                                             ev.batch_size, ev.msk_size, device)
+        return fitted_anomaly_maps(maps, ev.msk_size, ev.gaussian_sigma, clip=False)[1]
+    normalizer = train_max_normalizer(model, test.train_arrays, test.indices(category, train=True),
+                                      index, ev.batch_size, ev.msk_size, device)
     return anomaly_maps(maps, normalizer, ev.msk_size, ev.gaussian_sigma)
 
 
