@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hgad.runtime.device import PRECISIONS
+
 
 def positional_encoding_2d(dim: int, height: int, width: int) -> torch.Tensor:
     """2-D sinusoidal encoding, float32 [dim, height, width].
@@ -43,7 +45,6 @@ def positional_encoding_2d(dim: int, height: int, width: int) -> torch.Tensor:
     return encoding
 
 
-PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16}
 
 
 class Subnet(nn.Sequential):
