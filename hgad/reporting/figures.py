@@ -100,11 +100,6 @@ def category_curves(maps_dir: PathLike, manifest_path: PathLike, max_fpr: float 
     return curves
 
 
-def display_image(path: str, size: int, resize: str = "crop") -> np.ndarray:
-    """An image as float RGB [size, size, 3] in about [0, 1], made square as the masks are."""
-    return load_rgb(path, size, resize)
-
-
 def qualitative_examples(maps_dir: PathLike, manifest_path: PathLike, k: int = 1,
                          image_size: int | None = None) -> list[dict]:
     """The rows of :func:`hgad.reporting.draw.qualitative_grid`: per category, the ``k``
@@ -126,7 +121,7 @@ def qualitative_examples(maps_dir: PathLike, manifest_path: PathLike, k: int = 1
         for index, rank in chosen:
             row = item.rows.iloc[index]
             rows.append({
-                "image": display_image(row["image"], size, item.resize),
+                "image": load_rgb(row["image"], size, item.resize),
                 "mask": item.masks(np.array([index]))[0],
                 "map": np.asarray(item.maps[index], dtype=np.float32),
                 "title": f"{item.category}: {rank}\n{row['defect']}, score {scores[index]:.3g}",
