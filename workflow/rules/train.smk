@@ -1,5 +1,9 @@
 """Training from the feature cache; resumes from results/<dataset>/seed<seed>/checkpoints/."""
 
+# train.score_every_sub_epoch: the script that wires the test scoring in as training's hook; the
+# plain one imports no evaluation code, so an edit to evaluation retrains nothing.
+TRAIN_SCRIPT = "train_scored.py" if SCORED_IN_TRAINING else "train.py"
+
 
 rule train:
     input:
@@ -24,7 +28,7 @@ rule train:
                                            *(['normalization'] if SCORED_IN_TRAINING else [])]}},
         checkpoints=lambda wildcards: f"results/{wildcards.dataset}/seed{wildcards.seed}/checkpoints",
         # An edit to code training reaches reruns it (from scratch: hgad/training/train.py).
-        code=script_code("train.py"),
+        code=script_code(TRAIN_SCRIPT),
     conda:
         "../../environment.yml"
     log:
@@ -37,4 +41,4 @@ rule train:
         mem_mb=32000,
         runtime=1440,  # minutes: the paper schedule; a job cut short resumes from its checkpoint
     script:
-        "../scripts/train.py"
+        f"../scripts/{TRAIN_SCRIPT}"
