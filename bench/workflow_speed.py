@@ -42,6 +42,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 DATASET = "demo"
+FIGURES = "workflow_speed"  # the figures' file names in --out, without their suffix
 
 # The authors' code run unchanged (their repository's head, 2026-12-06) on 2 cores of this
 # machine kind, on this shape: 28-33 s training + 24-28 s test evaluation per sub-epoch in
@@ -283,7 +284,7 @@ def main(argv: list[str] | None = None) -> None:
                                      epilog=__doc__.split("\n\n", 1)[1])
     parser.add_argument("--out", type=Path, required=True,
                         help="a new folder: the work folder of the runs, their console logs and "
-                             "the figures (workflow_speed.json, workflow_speed.md)")
+                             "the figures (workflow_speed.json, and .md: a table)")
     parser.add_argument("--cores", type=int, default=2, help="snakemake --cores (default 2)")
     parser.add_argument("--tiny", action="store_true",
                         help="a small set and a 2 + 4 sub-epoch schedule (a check of the script)")
@@ -306,9 +307,10 @@ def main(argv: list[str] | None = None) -> None:
               "tiny": args.tiny, "shape": asdict(shape), "paper": asdict(PAPER),
               "reference": REFERENCE, "reference_source": REFERENCE_SOURCE, "jobs_s": jobs,
               **figures(jobs, shape)}
-    (args.out / "workflow_speed.json").write_text(json.dumps(report, indent=2) + "\n")
+    figures_path = args.out / FIGURES
+    figures_path.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
     table = markdown(report)
-    (args.out / "workflow_speed.md").write_text(table)
+    figures_path.with_suffix(".md").write_text(table)
     print(table, end="")
 
 
