@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import FrEIA.modules as Fm
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from hgad.model.flow import Subnet, condition_period, flatten_positions
@@ -83,21 +84,29 @@ def test_shared_condition_is_computed_once_per_position_with_the_same_result():
 
 
 class _Concatenated(nn.Module):
-    """A :class:`Subnet` fed FrEIA's concatenation [passive | condition], split back."""
+    """A :class:`Subnet`'s shared-condition function, written out of place, fed FrEIA's
+    concatenation [passive | condition]."""
 
     def __init__(self, subnet: Subnet):
         super().__init__()
         self.subnet = subnet
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        first, activation, second = self.subnet
         split = x.shape[1] - self.subnet.condition_dim
-        return self.subnet.shared_condition(x[:, :split], x[:, split:])
+        period = self.subnet.condition_period
+        with torch.autocast(x.device.type, dtype=torch.bfloat16):
+            hidden = F.linear(x[:, :split], first.weight[:, :split])
+            shared = F.linear(x[:period, split:], first.weight[:, split:], first.bias)
+            hidden = (hidden.view(-1, period, hidden.shape[1]) + shared).view(hidden.shape)
+            return second(activation(hidden)).float()
 
 
 def test_coupling_without_the_concatenation_is_bit_for_bit_freias():
     """hgad.model.flow.ConditionalCoupling hands its subnetwork the passive half and the
-    condition apart: outputs, log-determinants and gradients equal, bit for bit, those of FrEIA's
-    own forward through the concatenated tensor."""
+    condition apart, which sums and rectifies in place: outputs, log-determinants and gradients
+    equal, bit for bit, those of FrEIA's own forward through the concatenated tensor and the
+    same function out of place."""
     torch.manual_seed(0)
     model = HGADModel([64], ["a", "b"], coupling_layers=1, clamp_alpha=1.9, pos_embed_dim=32,
                       n_intra_centers=2).set_precision("bf16")

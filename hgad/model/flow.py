@@ -85,14 +85,15 @@ class Subnet(nn.Sequential):
         """The subnetwork of [passive [N, D/2] | condition [N or P, condition_dim]] under
         autocast, float32 [N, dims_out]: the first layer's condition part is computed for the
         first P rows of ``condition`` only and added to every P-row block of the passive
-        part."""
-        first, activation, second = self
+        part. The sum and the ReLU are taken in place (no new [N, hidden] tensors: the same
+        values)."""
+        first, _, second = self  # Linear, ReLU, Linear
         split, period = passive.shape[1], self.condition_period
         with torch.autocast(passive.device.type, dtype=self.compute_dtype):
             hidden = F.linear(passive, first.weight[:, :split])  # [N, hidden]
             shared = F.linear(condition[:period], first.weight[:, split:], first.bias)
-            hidden = (hidden.view(-1, period, hidden.shape[1]) + shared).view(hidden.shape)
-            return second(activation(hidden)).float()
+            hidden.view(-1, period, hidden.shape[1]).add_(shared)
+            return second(torch.relu_(hidden)).float()
 
 
 class ConditionalCoupling(Fm.AllInOneBlock):
