@@ -86,6 +86,11 @@ class Shape:
     short_meta_epochs: int
     long_meta_epochs: int
 
+    def meta_epochs(self, run: str) -> int:
+        """The length of a run of :data:`RUNS`: the ``short`` one, or the ``long`` one (which
+        ``scored`` repeats)."""
+        return self.short_meta_epochs if run == "short" else self.long_meta_epochs
+
     def sub_epochs_of(self, meta_epochs: int) -> int:
         return meta_epochs * self.sub_epochs
 
@@ -109,7 +114,6 @@ RUNS = ("short", "long", "scored")
 def run_config(shape: Shape, run: str) -> dict:
     """The workflow configuration of one run (seed = its index in :data:`RUNS`)."""
     scored = run == "scored"
-    meta_epochs = shape.short_meta_epochs if run == "short" else shape.long_meta_epochs
     return {
         "preset": "demo",
         "datasets": {DATASET: {"layout": "mvtec", "generate": "demo"}},
@@ -117,7 +121,8 @@ def run_config(shape: Shape, run: str) -> dict:
         "device": "cpu",
         "demo": {"seed": 0, **shape.demo},
         "features": {"img_size": shape.img_size},
-        "train": {"batch_size": 8, "meta_epochs": meta_epochs, "sub_epochs": shape.sub_epochs,
+        "train": {"batch_size": 8, "meta_epochs": shape.meta_epochs(run),
+                  "sub_epochs": shape.sub_epochs,
                   "intra_start_epoch": shape.intra_start_epoch, "lr_warm_epochs": 1,
                   "snapshot_every": 0 if scored else shape.snapshot_every,
                   "score_every_sub_epoch": scored},
@@ -154,8 +159,7 @@ def figures(jobs: dict[str, float], shape: Shape, paper: Paper = PAPER) -> dict:
     def job(rule: str, run: str) -> float:
         return jobs[f"{rule}/{DATASET}_seed{RUNS.index(run)}"]
 
-    lengths = {run: shape.short_meta_epochs if run == "short" else shape.long_meta_epochs
-               for run in RUNS}
+    lengths = {run: shape.meta_epochs(run) for run in RUNS}
     train_fixed, train_per_sub_epoch = line_through(
         shape.sub_epochs_of(lengths["short"]), job("train", "short"),
         shape.sub_epochs_of(lengths["long"]), job("train", "long"))

@@ -35,7 +35,7 @@ def workdir(tmp_path) -> Path:
     for split, seconds in zip(("train", "test"), EXTRACTION, strict=True):
         _write_benchmark(bench / "extract_features" / f"demo_{split}.tsv", seconds)
     for seed, run in enumerate(workflow_speed.RUNS):
-        meta_epochs = FULL.short_meta_epochs if run == "short" else FULL.long_meta_epochs
+        meta_epochs = FULL.meta_epochs(run)
         sub_epochs = FULL.sub_epochs_of(meta_epochs)
         train = TRAIN_FIXED + PER_SUB_EPOCH * sub_epochs
         if run == "scored":
