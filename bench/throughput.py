@@ -57,27 +57,18 @@ def _timed(device, function, *args, **kwargs) -> tuple[object, float]:
     return result, time.perf_counter() - start
 
 
-def _autocast(device, precision: str):
-    """The autocast context of a precision (none for fp32)."""
-    import torch
-
-    from hgad.model.flow import PRECISIONS
-
-    dtype = PRECISIONS[precision]
-    return contextlib.nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
-
-
 def _backbone_rate(settings, device, precision: str, repeats: int = 10) -> float:
     """Images per second of the backbone alone (every level) on a batch already on the device."""
     import torch
 
     from hgad.features.backbone import create_backbone
     from hgad.features.extract import multiscale_features
+    from hgad.runtime.device import precision_autocast
 
     fs = settings.features
     backbone = create_backbone(fs.backbone, fs.weights, fs.out_index).to(device)
     images = torch.randn(fs.batch_size, 3, fs.img_size, fs.img_size, device=device)
-    with torch.inference_mode(), _autocast(device, precision):
+    with torch.inference_mode(), precision_autocast(device, precision):
         multiscale_features(backbone, images, fs.levels)  # warm-up (cuDNN autotuning, caches)
         _, seconds = _timed(device, lambda: [multiscale_features(backbone, images, fs.levels)
                                              for _ in range(repeats)])

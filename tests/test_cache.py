@@ -24,7 +24,8 @@ SHAPES = [(3, 4, 4), (3, 2, 2)]
 def _meta(**changes) -> CacheMeta:
     meta = CacheMeta(backbone="tf_efficientnet_lite0", weights="none", out_index=3, img_size=64,
                      levels=2, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225),
-                     dtype="float16", manifest_hash="abc", split="train", num_images=5)
+                     precision="fp32", dtype="float16", manifest_hash="abc", split="train",
+                     num_images=5)
     return dataclasses.replace(meta, **changes)
 
 

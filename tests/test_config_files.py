@@ -54,7 +54,7 @@ def test_schema_is_read_strictly_and_holds_each_key_once():
     schema = load_schema()  # raises on a key given twice
     assert schema == yaml.safe_load(SCHEMA_PATH.read_text())
     assert schema_default("train.precision") == "fp32"
-    assert "precision" not in schema["properties"]["features"]["properties"]
+    assert schema_default("features.precision") == "fp32"
 
 
 def test_workflow_refuses_a_duplicated_key_in_its_configfile(tmp_path):

@@ -120,15 +120,34 @@ def test_a_new_import_puts_the_module_in_the_digest(tmp_path):
     assert code_digest(entry, package) != with_import
 
 
+def _reached(entry: Path) -> set[str]:
+    """The package modules ``entry`` imports, directly or not, as paths inside hgad/."""
+    return {p.relative_to(PACKAGE).as_posix() for p in imported_modules(entry)}
+
+
+def _later_stages(reached: set[str]) -> set[str]:
+    """The stages after training that ``reached`` (from :func:`_reached`) enters."""
+    return {name.split("/")[0] for name in reached} & {"evaluation", "prediction", "reporting"}
+
+
 def test_training_digest_covers_the_scoring_of_the_stored_constants():
     """The model file's train_max constants and training scores are computed at the end of
-    training: an edit to their code must retrain, as one to the model or the losses does."""
-    for entry in (PACKAGE / "training" / "train.py", Path("workflow/scripts/train.py")):
-        reached = {p.relative_to(PACKAGE).as_posix() for p in imported_modules(entry)}
+    training: an edit to their code must retrain, as one to the model or the losses does; an edit
+    to evaluation code must not (the train rule's plain script imports none)."""
+    for entry in (PACKAGE / "training" / "train.py", Path("workflow/scripts/train.py"),
+                  Path("workflow/scripts/train_scored.py")):
         assert {"model/maps.py", "model/normalization.py", "model/prior.py",
-                "training/inference.py", "features/batches.py"} <= reached
-        assert not any(name.startswith(("evaluation/", "prediction/", "reporting/"))
-                       for name in reached)
+                "training/inference.py", "features/batches.py"} <= _reached(entry), entry
+    for entry in (PACKAGE / "training" / "train.py", Path("workflow/scripts/train.py")):
+        assert _later_stages(_reached(entry)) == set(), entry
+
+
+def test_scored_training_digest_covers_the_scoring_after_every_sub_epoch():
+    """With train.score_every_sub_epoch the rule's script wires the test scoring in: an edit to
+    the scoring's code reruns that training, and only that one reaches evaluation code."""
+    reached = _reached(Path("workflow/scripts/train_scored.py"))
+    assert {"evaluation/sub_epoch_scoring.py", "evaluation/metrics.py"} <= reached
+    assert _later_stages(reached) == {"evaluation"}
 
 
 def test_training_code_digest_follows_the_package(tmp_path, monkeypatch):

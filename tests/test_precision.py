@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import FrEIA.modules as Fm
 import torch
+import torch.nn.functional as F
+from torch import nn
 
-from hgad.model.flow import Subnet, flatten_positions
+from hgad.model.flow import Subnet, condition_period, flatten_positions
 from hgad.model.network import HGADModel
 from hgad.model.prior import hgad_losses
 
@@ -78,3 +81,53 @@ def test_shared_condition_is_computed_once_per_position_with_the_same_result():
         fp32 = _losses(model.set_precision("fp32"), features, classes)
         relative = ((shared - fp32).abs() / fp32.abs().clamp_min(1)).max().item()
         assert relative <= TOLERANCE
+
+
+class _Concatenated(nn.Module):
+    """A :class:`Subnet`'s shared-condition function, written out of place, fed FrEIA's
+    concatenation [passive | condition]."""
+
+    def __init__(self, subnet: Subnet):
+        super().__init__()
+        self.subnet = subnet
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        first, activation, second = self.subnet
+        split = x.shape[1] - self.subnet.condition_dim
+        period = self.subnet.condition_period
+        with torch.autocast(x.device.type, dtype=torch.bfloat16):
+            hidden = F.linear(x[:, :split], first.weight[:, :split])
+            shared = F.linear(x[:period, split:], first.weight[:, split:], first.bias)
+            hidden = (hidden.view(-1, period, hidden.shape[1]) + shared).view(hidden.shape)
+            return second(activation(hidden)).float()
+
+
+def test_coupling_without_the_concatenation_is_bit_for_bit_freias():
+    """hgad.model.flow.ConditionalCoupling hands its subnetwork the passive half and the
+    condition apart, which sums and rectifies in place: outputs, log-determinants and gradients
+    equal, bit for bit, those of FrEIA's own forward through the concatenated tensor and the
+    same function out of place."""
+    torch.manual_seed(0)
+    model = HGADModel([64], ["a", "b"], coupling_layers=1, clamp_alpha=1.9, pos_embed_dim=32,
+                      n_intra_centers=2).set_precision("bf16")
+    block = model.flows[0].module_list[0]
+    features = torch.randn(3, 64, 6, 5, generator=torch.Generator().manual_seed(1))
+    vectors, conditions = flatten_positions(features, 32)
+
+    def run(forward) -> list[torch.Tensor]:
+        model.zero_grad()
+        x = vectors.clone().requires_grad_()
+        with condition_period(model.flows[0], 6 * 5):
+            (z,), logdet = forward(x)
+        (z.square().sum() + logdet.sum()).backward()
+        return [z, logdet, x.grad, *(p.grad for p in block.parameters() if p.grad is not None)]
+
+    apart = run(lambda x: block((x,), c=[conditions]))
+    subnet = block.subnet
+    block.subnet = _Concatenated(subnet)
+    try:
+        concatenated = run(lambda x: Fm.AllInOneBlock.forward(block, (x,), c=[conditions]))
+    finally:
+        block.subnet = subnet
+    assert len(apart) == len(concatenated) > 3
+    assert all(torch.equal(a, b) for a, b in zip(apart, concatenated, strict=True))

@@ -19,7 +19,7 @@ from hgad.evaluation.metrics import image_metrics, pixel_metrics
 from hgad.features.cache import open_cache
 from hgad.model.maps import KINDS, level_maps
 from hgad.model.model_file import load_model
-from hgad.model.normalization import anomaly_maps, fit_normalizer
+from hgad.model.normalization import anomaly_maps, fit_normalizer, fitted_anomaly_maps
 
 N_TEST = N_TEST_GOOD + N_DEFECTS * N_TEST_PER_DEFECT
 
@@ -56,6 +56,17 @@ def test_normalizer_and_maps_by_hand():
     scores = anomaly_maps(maps, normalizer, msk_size=4, sigma=0)
     assert scores.shape == (3, 4, 4) and scores.dtype == np.float32
     assert np.allclose(scores, final, atol=1e-6)
+
+
+@pytest.mark.parametrize("clip", [False, True])
+def test_fitting_and_scoring_at_once_equals_the_two_steps_bit_for_bit(clip):
+    """Over more images than one chunk of fit_normalizer's maximum (64)."""
+    generator = torch.Generator().manual_seed(1)
+    maps = {kind: [torch.randn(70, 6, 6, generator=generator) * 3,
+                   torch.randn(70, 3, 3, generator=generator) * 3] for kind in KINDS}
+    normalizer, scores = fitted_anomaly_maps(maps, msk_size=16, sigma=1.0, clip=clip)
+    assert normalizer == fit_normalizer(maps, msk_size=16, clip=clip)
+    assert np.array_equal(scores, anomaly_maps(maps, normalizer, msk_size=16, sigma=1.0))
 
 
 def test_test_max_maps_are_non_negative_with_zero_at_the_most_normal_location():

@@ -103,7 +103,8 @@ def test_table_marks_best_columns_as_test_selected(tmp_path):
 
 
 def test_best_note_names_the_sub_epochs_chosen_among():
-    every = "Here too it chose among the snapshots of every sub-epoch."
+    every = ("Here too it chose among the models after every sub-epoch"
+             " (`train.score_every_sub_epoch` or `train.snapshot_every: 1`).")
     assert best_note([1, 2, 3]).endswith(every)
     assert "every 8 sub-epochs only (after sub-epochs 8, 16, …, 200;" in best_note(
         list(range(8, 201, 8)))

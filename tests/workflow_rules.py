@@ -1,4 +1,5 @@
-"""The workflow's rules as Snakemake reads them: each rule's script, threads and declared resources.
+"""The workflow's rules as Snakemake reads them: each rule's script, code digest, threads and
+declared resources.
 
 Loaded through Snakemake's API in a subprocess (loading a workflow changes the working directory
 and the environment):  python tests/workflow_rules.py CONFIG.yaml WORKDIR  prints them as JSON.
@@ -17,10 +18,10 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def workflow_rules(config: dict, workdir: Path) -> dict[str, dict]:
-    """{rule: {"script": absolute path or None, "threads": int, "resources": {name: value}}} of
-    the workflow under ``config`` (written to ``workdir``); resources are those the rule
-    declares (a function as ``"function"``), without Snakemake's own ``_cores``, ``_nodes`` and
-    ``tmpdir``."""
+    """{rule: {"script": absolute path or None, "code": its ``code`` param or None, "threads":
+    int, "resources": {name: value}}} of the workflow under ``config`` (written to ``workdir``);
+    resources are those the rule declares (a function as ``"function"``), without Snakemake's
+    own ``_cores``, ``_nodes`` and ``tmpdir``."""
     workdir.mkdir(parents=True, exist_ok=True)
     config_path = workdir / "rules_config.yaml"
     config_path.write_text(yaml.safe_dump(config))
@@ -49,6 +50,7 @@ def _read_rules(config_path: Path, workdir: Path) -> dict[str, dict]:
             rules[rule.name] = {
                 "script": str((Path(rule.basedir) / rule.script).resolve()) if rule.script
                 else None,
+                "code": dict(rule.params.items()).get("code"),
                 "threads": resources.pop("_cores"),
                 "resources": {name: value for name, value in resources.items()
                               if name not in ("_nodes", "tmpdir")},

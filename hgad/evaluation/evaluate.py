@@ -67,6 +67,7 @@ from hgad.model.network import HGADModel
 from hgad.model.normalization import (
     anomaly_maps,
     fit_normalizer,
+    fitted_anomaly_maps,
     image_scores,
     train_max_normalizer,
 )
@@ -172,11 +173,9 @@ def category_maps(model: HGADModel, test: TestSet, category: str, settings: Sett
     rows = test.indices(category)
     maps = level_maps(model, test.arrays, rows, np.full(len(rows), index), ev.batch_size, device)
     if test.train_arrays is None:
-        normalizer = fit_normalizer(maps, ev.msk_size, clip=False)
-    else:
-        normalizer, _ = train_max_normalizer(model, test.train_arrays,
-                                             test.indices(category, train=True), index,
-                                             ev.batch_size, ev.msk_size, device)
+        return fitted_anomaly_maps(maps, ev.msk_size, ev.gaussian_sigma, clip=False)[1]
+    normalizer = train_max_normalizer(model, test.train_arrays, test.indices(category, train=True),
+                                      index, ev.batch_size, ev.msk_size, device)
     return anomaly_maps(maps, normalizer, ev.msk_size, ev.gaussian_sigma)
 
 
@@ -305,6 +304,43 @@ def _or_nan(metrics, names: tuple[str, ...], scores: Images, labels: Images,
     return dict.fromkeys(names, math.nan)
 
 
+SNAPSHOT_COLUMNS = ["epoch", "category", "image_auroc", "pixel_auroc", "training_commit",
+                    "evaluation_commit"]
+
+
+def auroc_records(model: HGADModel, test: TestSet, epoch: int, settings: Settings,
+                  device: torch.device, training_commit: str,
+                  evaluation_commit: str) -> list[dict]:
+    """Image and pixel AUROC of ``model`` per category with test images, after ``epoch``
+    sub-epochs: one row of :data:`SNAPSHOT_COLUMNS` each (NaN, with a warning, where the labels
+    hold a single class). The model runs as it is: set its precision first."""
+    records = []
+    for category in model.class_names:
+        if len(test.indices(category)) == 0:
+            continue
+        scores = category_maps(model, test, category, settings, device)
+        records.append({
+            "epoch": epoch, "category": category,
+            **_or_nan(lambda s, y: {"image_auroc": roc_auc(s, y)}, ("image_auroc",),
+                      image_scores(scores), test.labels(category),
+                      f"{test.where(category)}, snapshot {epoch}: test images", "image"),
+            **_or_nan(lambda s, y: {"pixel_auroc": pixel_auroc(at_mask_sizes(s, y), y)},
+                      ("pixel_auroc",), scores, test.masks(category),
+                      f"{test.where(category)}, snapshot {epoch}: test pixels", "pixel"),
+            "training_commit": training_commit,
+            "evaluation_commit": evaluation_commit,
+        })
+    return records
+
+
+def write_snapshot_table(records: list[dict], out_csv: str | os.PathLike) -> pd.DataFrame:
+    """Write ``records`` (rows of :data:`SNAPSHOT_COLUMNS`) to ``out_csv``, atomically; returns
+    them as a table."""
+    table = pd.DataFrame(records, columns=SNAPSHOT_COLUMNS)
+    replace_atomically(out_csv, lambda tmp: table.to_csv(tmp, index=False, float_format="%.6f"))
+    return table
+
+
 def evaluate_snapshots(model_path: str | os.PathLike, manifest_path: str | os.PathLike,
                        test_cache: str | os.PathLike, out_csv: str | os.PathLike,
                        settings: Settings, device: torch.device,
@@ -323,26 +359,10 @@ def evaluate_snapshots(model_path: str | os.PathLike, manifest_path: str | os.Pa
     snapshots = [Path(model_path).parent / path for path in final.get("snapshots", [])]
     for snapshot in tqdm(snapshots, desc="snapshots", unit="snapshot"):
         model, state = _checked_model(snapshot, manifest_path, settings, device)
-        epoch = state["epoch"]
-        for category in model.class_names:
-            if len(test.indices(category)) == 0:
-                continue
-            scores = category_maps(model, test, category, settings, device)
-            records.append({
-                "epoch": epoch, "category": category,
-                **_or_nan(lambda s, y: {"image_auroc": roc_auc(s, y)}, ("image_auroc",),
-                          image_scores(scores), test.labels(category),
-                          f"{test.where(category)}, snapshot {epoch}: test images", "image"),
-                **_or_nan(lambda s, y: {"pixel_auroc": pixel_auroc(at_mask_sizes(s, y), y)},
-                          ("pixel_auroc",), scores, test.masks(category),
-                          f"{test.where(category)}, snapshot {epoch}: test pixels", "pixel"),
-                "training_commit": state.get("provenance", {}).get("commit", "unknown"),
-                "evaluation_commit": evaluation_commit,
-            })
-    table = pd.DataFrame(records, columns=["epoch", "category", "image_auroc", "pixel_auroc",
-                                           "training_commit", "evaluation_commit"])
-    replace_atomically(out_csv, lambda tmp: table.to_csv(tmp, index=False, float_format="%.6f"))
-    return table
+        records += auroc_records(model, test, state["epoch"], settings, device,
+                                 state.get("provenance", {}).get("commit", "unknown"),
+                                 evaluation_commit)
+    return write_snapshot_table(records, out_csv)
 
 
 def write_metrics(per_category: dict, metrics_json, metrics_csv, model_path, manifest_path,

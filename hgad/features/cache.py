@@ -47,6 +47,7 @@ class CacheMeta:
     split: str
     num_images: int
     resize: str = "crop"  # hgad.data.images.RESIZE_MODES; caches made before it are "crop"
+    precision: str = "fp32"  # the backbone's (features.precision); caches made before it: fp32
 
     @classmethod
     def from_dict(cls, values: dict) -> CacheMeta:
@@ -262,7 +263,7 @@ def write_union_cache(folder: str | os.PathLike, meta: CacheMeta, image_paths: l
     for part, (paths, cache) in enumerate(parts):
         part_meta = read_meta(cache)
         for key in ("backbone", "weights", "out_index", "img_size", "levels", "mean", "std",
-                    "dtype"):
+                    "precision", "dtype"):
             if getattr(part_meta, key) != getattr(meta, key):
                 raise CacheMismatchError(f"{cache}: made with {key}={getattr(part_meta, key)!r},"
                                          f" requested {getattr(meta, key)!r}")

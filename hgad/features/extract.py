@@ -21,6 +21,7 @@ from hgad.data.images import load_rgb
 from hgad.data.manifest import manifest_hash, read_manifest, select_split
 from hgad.features.backbone import create_backbone
 from hgad.features.cache import CacheMeta, CacheWriter, write_union_cache
+from hgad.runtime.device import precision_autocast
 
 
 def multiscale_features(backbone: torch.nn.Module, images: torch.Tensor,
@@ -41,8 +42,9 @@ def cache_meta(settings, manifest_path: str | os.PathLike, split: str,
     return CacheMeta(
         backbone=settings.backbone, weights=settings.weights, out_index=settings.out_index,
         img_size=settings.img_size, levels=settings.levels, mean=tuple(settings.mean),
-        std=tuple(settings.std), dtype="float16", manifest_hash=manifest_hash(manifest_path),
-        split=split, num_images=num_images, resize=settings.resize,
+        std=tuple(settings.std), precision=settings.precision, dtype="float16",
+        manifest_hash=manifest_hash(manifest_path), split=split, num_images=num_images,
+        resize=settings.resize,
     )
 
 
@@ -77,7 +79,8 @@ def extract_features(manifest_path: str | os.PathLike, split: str, out_dir: str 
     """Extract the features of one split of a manifest into the cache folder ``out_dir``.
 
     Images are decoded and resized by ``settings.num_workers`` loader processes while the
-    backbone runs.
+    backbone runs, in ``settings.precision`` (bf16: under autocast, its bfloat16 outputs stored as
+    float16 like fp32's).
     """
     frame = select_split(read_manifest(manifest_path), split)
     if frame.empty:
@@ -87,17 +90,18 @@ def extract_features(manifest_path: str | os.PathLike, split: str, out_dir: str 
     loader = DataLoader(ImageFiles(frame["image"].tolist(), settings),
                         batch_size=settings.batch_size, num_workers=settings.num_workers,
                         pin_memory=device.type == "cuda")
-    outputs = (multiscale_features(backbone, images.to(device), settings.levels)
-               for images in loader)
-    first = next(outputs)
-    with CacheWriter(out_dir, meta, [tuple(f.shape[1:]) for f in first]) as writer:
-        start = 0
-        for features in tqdm(chain([first], outputs), total=len(loader),
-                             desc=f"features {split}", unit="batch"):
-            for level, level_features in enumerate(features):
-                writer.write(level, start, level_features.to(torch.float16).cpu().numpy())
-            start += len(features[0])
-        return writer.commit()
+    with precision_autocast(device, settings.precision):
+        outputs = (multiscale_features(backbone, images.to(device), settings.levels)
+                   for images in loader)
+        first = next(outputs)
+        with CacheWriter(out_dir, meta, [tuple(f.shape[1:]) for f in first]) as writer:
+            start = 0
+            for features in tqdm(chain([first], outputs), total=len(loader),
+                                 desc=f"features {split}", unit="batch"):
+                for level, level_features in enumerate(features):
+                    writer.write(level, start, level_features.to(torch.float16).cpu().numpy())
+                start += len(features[0])
+            return writer.commit()
 
 
 def assemble_union_features(manifest_path: str | os.PathLike, split: str,

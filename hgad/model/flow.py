@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hgad.runtime.device import PRECISIONS
+
 
 def positional_encoding_2d(dim: int, height: int, width: int) -> torch.Tensor:
     """2-D sinusoidal encoding, float32 [dim, height, width].
@@ -43,7 +45,6 @@ def positional_encoding_2d(dim: int, height: int, width: int) -> torch.Tensor:
     return encoding
 
 
-PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16}
 
 
 class Subnet(nn.Sequential):
@@ -54,10 +55,10 @@ class Subnet(nn.Sequential):
     runs it under autocast in that dtype; ``None`` is plain float32, the reference arithmetic.
 
     Under autocast with ``condition_period`` P set (by :func:`condition_period`: rows i and i + P
-    hold the same condition, as for the positional encoding of every image of a batch), the first
-    layer's condition part is computed for the first P rows only and added to every P-row block:
-    the same function with the condition's multiply-adds cut by the batch size, which is most of
-    the flow's work when the condition is wider than the passive half (256 against 56 to 100).
+    hold the same condition, as for the positional encoding of every image of a batch),
+    :class:`ConditionalCoupling` calls :meth:`shared_condition` instead: the same function with
+    the condition's multiply-adds cut by the batch size, which is most of the flow's work when
+    the condition is wider than the passive half (256 against 56 to 100).
     """
 
     compute_dtype: torch.dtype | None = None
@@ -68,18 +69,47 @@ class Subnet(nn.Sequential):
         super().__init__(first, activation, second)
         self.condition_dim = condition_dim
 
+    @property
+    def shares_condition(self) -> bool:
+        """Whether :meth:`shared_condition` computes this subnetwork (reduced precision and a
+        ``condition_period`` set)."""
+        return self.compute_dtype is not None and self.condition_period is not None
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.compute_dtype is None:
             return super().forward(x)
         with torch.autocast(x.device.type, dtype=self.compute_dtype):
-            if self.condition_period is None:
-                return super().forward(x).float()
-            first, activation, second = self
-            split, period = x.shape[1] - self.condition_dim, self.condition_period
-            passive = F.linear(x[:, :split], first.weight[:, :split])  # [N, hidden]
-            condition = F.linear(x[:period, split:], first.weight[:, split:], first.bias)
-            hidden = (passive.view(-1, period, passive.shape[1]) + condition).view(passive.shape)
-            return second(activation(hidden)).float()
+            return super().forward(x).float()
+
+    def shared_condition(self, passive: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        """The subnetwork of [passive [N, D/2] | condition [N or P, condition_dim]] under
+        autocast, float32 [N, dims_out]: the first layer's condition part is computed for the
+        first P rows of ``condition`` only and added to every P-row block of the passive
+        part. The sum and the ReLU are taken in place (no new [N, hidden] tensors: the same
+        values)."""
+        first, _, second = self  # Linear, ReLU, Linear
+        split, period = passive.shape[1], self.condition_period
+        with torch.autocast(passive.device.type, dtype=self.compute_dtype):
+            hidden = F.linear(passive, first.weight[:, :split])  # [N, hidden]
+            shared = F.linear(condition[:period], first.weight[:, split:], first.bias)
+            hidden.view(-1, period, hidden.shape[1]).add_(shared)
+            return second(torch.relu_(hidden)).float()
+
+
+class ConditionalCoupling(Fm.AllInOneBlock):
+    """FrEIA's ``AllInOneBlock`` (forward as there) whose :class:`Subnet`, when it
+    :attr:`~Subnet.shares_condition`, takes the passive half and the condition apart instead of
+    their concatenation [N, D/2 + condition_dim]: the same values, bit for bit, without writing
+    that tensor in every block."""
+
+    def forward(self, x, c=(), rev=False, jac=True):
+        if rev or self.householder or self.reverse_pre_permute or not self.subnet.shares_condition:
+            return super().forward(x, list(c), rev, jac)
+        x1, x2 = torch.split(x[0], self.splits, dim=1)
+        x2, log_jac_det = self._affine(x2, self.subnet.shared_condition(x1, c[0]))
+        x_out, global_scaling_jac = self._permute(torch.cat((x1, x2), 1), rev=False)
+        log_jac_det += x_out[0, :1].numel() * global_scaling_jac
+        return (x_out,), log_jac_det
 
 
 def set_precision(module: nn.Module, precision: str) -> None:
@@ -110,7 +140,7 @@ def _subnet(dims_in: int, dims_out: int, condition_dim: int) -> nn.Module:
 
 
 def build_flow(dim: int, cond_dim: int, coupling_layers: int, clamp_alpha: float) -> Ff.SequenceINN:
-    """FrEIA ``SequenceINN`` of ``coupling_layers`` conditional ``AllInOneBlock``s.
+    """FrEIA ``SequenceINN`` of ``coupling_layers`` :class:`ConditionalCoupling` blocks.
 
     Called as ``flow(x, c=[cond])`` with x [N, dim] and cond [N, cond_dim]; returns
     (z [N, dim], log|det J| [N]). ``rev=True`` inverts it.
@@ -123,7 +153,7 @@ def build_flow(dim: int, cond_dim: int, coupling_layers: int, clamp_alpha: float
         flow = Ff.SequenceINN(dim)
         for _ in range(coupling_layers):
             flow.append(
-                Fm.AllInOneBlock, cond=0, cond_shape=(cond_dim,),
+                ConditionalCoupling, cond=0, cond_shape=(cond_dim,),
                 subnet_constructor=partial(_subnet, condition_dim=cond_dim),
                 affine_clamping=clamp_alpha, global_affine_type="SOFTPLUS", permute_soft=True,
             )

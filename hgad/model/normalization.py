@@ -61,21 +61,39 @@ def fit_normalizer(maps: dict[str, list[torch.Tensor]], msk_size: int, clip: boo
 
 def train_max_normalizer(model: HGADModel, train_arrays: list[np.ndarray], rows: np.ndarray,
                          index: int, batch_size: int, msk_size: int,
-                         device: torch.device) -> tuple[Normalizer, dict[str, list[torch.Tensor]]]:
-    """The ``train_max`` constants of category ``index`` (clipped) and the maps they were fitted
-    on: those of its training images ``rows`` of the training cache ``train_arrays`` (level l
-    [N, D, H_l, W_l]), each scored under the category."""
+                         device: torch.device) -> Normalizer:
+    """The ``train_max`` constants of category ``index`` (clipped), fitted on the maps of its
+    training images ``rows`` of the training cache ``train_arrays`` (level l [N, D, H_l, W_l]),
+    each scored under the category."""
     maps = level_maps(model, train_arrays, rows, np.full(len(rows), index), batch_size, device)
-    return fit_normalizer(maps, msk_size, clip=True), maps
+    return fit_normalizer(maps, msk_size, clip=True)
 
 
 def anomaly_maps(maps: dict[str, list[torch.Tensor]], normalizer: Normalizer, msk_size: int,
                  sigma: float) -> np.ndarray:
     """Final anomaly maps float32 [R, msk_size, msk_size] (higher = more anomalous)."""
+    sums = {kind: _level_sum(maps[kind], normalizer.level_max[kind], msk_size) for kind in KINDS}
+    return _anomaly_from_sums(sums, normalizer, sigma)
+
+
+def fitted_anomaly_maps(maps: dict[str, list[torch.Tensor]], msk_size: int, sigma: float,
+                        clip: bool) -> tuple[Normalizer, np.ndarray]:
+    """:func:`fit_normalizer` on ``maps`` and their :func:`anomaly_maps` under it, bit for bit,
+    each kind's level sum computed once instead of twice (the whole set at once: memory of
+    :func:`anomaly_maps`, not the bounded chunks of :func:`fit_normalizer`)."""
+    level_max = {kind: [float(m.max()) for m in maps[kind]] for kind in KINDS}
+    sums = {kind: _level_sum(maps[kind], level_max[kind], msk_size) for kind in KINDS}
+    normalizer = Normalizer(level_max=level_max,
+                            sum_max={kind: float(sums[kind].max()) for kind in KINDS}, clip=clip)
+    return normalizer, _anomaly_from_sums(sums, normalizer, sigma)
+
+
+def _anomaly_from_sums(sums: dict[str, torch.Tensor], normalizer: Normalizer,
+                       sigma: float) -> np.ndarray:
+    """The final maps from each kind's level sum [R, S, S] (see the module docstring)."""
     final = None
     for kind in KINDS:
-        anomaly = normalizer.sum_max[kind] - _level_sum(maps[kind], normalizer.level_max[kind],
-                                                        msk_size)
+        anomaly = normalizer.sum_max[kind] - sums[kind]
         if normalizer.clip:
             anomaly = anomaly.clamp_min(0)
         anomaly = anomaly.numpy().astype(np.float32)

@@ -43,6 +43,7 @@ from hgad.model.network import HGADModel
 from hgad.model.normalization import anomaly_maps, image_scores
 from hgad.runtime.atomic import replace_atomically
 from hgad.runtime.config import FeatureSettings
+from hgad.runtime.device import precision_autocast
 from hgad.runtime.fingerprint import is_hidden
 from hgad.training.inference import FEATURE_FIELDS, normalizer_from_record, tensor_digest
 
@@ -182,7 +183,7 @@ def predict(model_path: str | os.PathLike, images: str, out_dir: str | os.PathLi
         raise ValueError(f"{model_path}: no inference record (the model was trained before hgad "
                          "predict existed, or converted from the reference code); retrain it")
     model.set_precision(record["scoring"]["precision"])
-    recorded = {"resize": "crop", **record["features"]}  # files from before resize existed
+    recorded = {"resize": "crop", "precision": "fp32", **record["features"]}  # older files
     if feature_settings is not None:
         given, source = feature_settings
         check_feature_settings(recorded, given, model_path, source)
@@ -205,8 +206,9 @@ def predict(model_path: str | os.PathLike, images: str, out_dir: str | os.PathLi
     rows, start = [], 0
     with torch.inference_mode(), staged_outputs(out_dir) as staging:
         for batch in tqdm(loader, desc="predict", unit="batch"):
-            features = [f.to(dtype).to(torch.float32) for f in
-                        multiscale_features(backbone, batch.to(device), settings.levels)]
+            with precision_autocast(device, settings.precision):
+                extracted = multiscale_features(backbone, batch.to(device), settings.levels)
+            features = [f.to(dtype).to(torch.float32) for f in extracted]
             maps, used, confidence = batch_level_maps(model, features, fixed)
             predicted = confidence.argmax(1)
             anomaly = np.empty((len(batch), msk_size, msk_size), np.float32)

@@ -57,11 +57,13 @@ def best_note(epochs: list[int]) -> str:
     """The † note, saying which sub-epochs (sorted ``epochs``) the selection chose among."""
     steps = set(np.diff([0, *epochs]))
     if steps == {1}:
-        chosen = "Here too it chose among the snapshots of every sub-epoch."
+        chosen = ("Here too it chose among the models after every sub-epoch"
+                  " (`train.score_every_sub_epoch` or `train.snapshot_every: 1`).")
     elif len(steps) == 1:
         chosen = (f"Here it chose among snapshots taken every {epochs[0]} sub-epochs only"
                   f" (after sub-epochs {epochs[0]}, {2 * epochs[0]}, …, {epochs[-1]};"
-                  " `train.snapshot_every`), not after every sub-epoch as the reference code.")
+                  " `train.snapshot_every`), not after every sub-epoch as the reference code"
+                  " (`train.score_every_sub_epoch` does that).")
     else:
         chosen = (f"Here it chose among the snapshots of sub-epochs {', '.join(map(str, epochs))}"
                   " only.")

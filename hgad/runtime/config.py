@@ -32,6 +32,7 @@ class FeatureSettings:
     batch_size: int
     num_workers: int
     resize: str
+    precision: str
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class TrainSettings:
     label_smoothing: float
     intra_start_epoch: int
     snapshot_every: int
+    score_every_sub_epoch: bool
     precision: str
     allow_tf32: bool
     resident_fraction: float

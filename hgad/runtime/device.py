@@ -7,6 +7,7 @@ model sends to the device is float64, which MPS lacks; operators MPS lacks run o
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from collections.abc import Iterator
@@ -17,6 +18,16 @@ import torch
 import hgad
 
 MPS_FALLBACK = "PYTORCH_ENABLE_MPS_FALLBACK"
+# The arithmetic of a `precision` setting: None is plain float32, else torch.autocast's dtype.
+PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16}
+
+
+def precision_autocast(device: torch.device,
+                       precision: str) -> contextlib.AbstractContextManager:
+    """The context that runs ``precision`` (a key of :data:`PRECISIONS`) on ``device``: nothing
+    for fp32 (the float32 path untouched), ``torch.autocast`` in its dtype otherwise."""
+    dtype = PRECISIONS[precision]
+    return contextlib.nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
 
 
 def resolve_device(name: str) -> torch.device:

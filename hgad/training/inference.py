@@ -2,11 +2,13 @@
 
 Stored in the model file under ``inference``:
 - ``features``: how the training features were made (backbone, weights source, out_index,
-  img_size, levels, mean, std, cache dtype, resize) and ``weights_digest``, the sha256 of the
-  backbone's tensors (None for random weights); ``hgad predict`` extracts with exactly these.
+  img_size, levels, mean, std, precision, cache dtype, resize) and ``weights_digest``, the
+  sha256 of the backbone's tensors (None for random weights); ``hgad predict`` extracts with
+  exactly these.
 - ``scoring``: ``msk_size``, ``gaussian_sigma`` and ``precision`` of the maps.
 - ``categories``: per category the inductive normalisation constants (``train_max``:
-  :func:`hgad.model.normalization.train_max_normalizer`, the constants evaluation uses) and the
+  :func:`hgad.model.normalization.train_max_normalizer`, the constants evaluation uses: fitted
+  here with :func:`hgad.model.normalization.fitted_anomaly_maps`, which gives the same) and the
   image scores of its training images under them (``train_scores``), whose quantiles give the
   decision threshold for a target false-positive rate.
 """
@@ -22,17 +24,13 @@ from tqdm import tqdm
 
 from hgad.features.backbone import create_backbone
 from hgad.features.cache import CacheMeta
+from hgad.model.maps import level_maps
 from hgad.model.network import HGADModel
-from hgad.model.normalization import (
-    Normalizer,
-    anomaly_maps,
-    image_scores,
-    train_max_normalizer,
-)
+from hgad.model.normalization import Normalizer, fitted_anomaly_maps, image_scores
 from hgad.runtime.config import EvalSettings
 
-FEATURE_FIELDS = ("backbone", "weights", "out_index", "img_size", "levels", "mean", "std", "dtype",
-                  "resize")
+FEATURE_FIELDS = ("backbone", "weights", "out_index", "img_size", "levels", "mean", "std",
+                  "precision", "dtype", "resize")
 
 
 def tensor_digest(module: torch.nn.Module) -> str:
@@ -76,11 +74,12 @@ def inference_record(model: HGADModel, arrays: list[np.ndarray], labels: np.ndar
     categories = {}
     for index, name in enumerate(tqdm(model.class_names, desc="normalisation constants",
                                       unit="category")):
-        normalizer, maps = train_max_normalizer(model, arrays, np.flatnonzero(labels == index),
-                                                index, settings.batch_size, settings.msk_size,
-                                                device)
-        scores = image_scores(anomaly_maps(maps, normalizer, settings.msk_size,
-                                           settings.gaussian_sigma))
+        rows = np.flatnonzero(labels == index)
+        maps = level_maps(model, arrays, rows, np.full(len(rows), index), settings.batch_size,
+                          device)
+        normalizer, anomaly = fitted_anomaly_maps(maps, settings.msk_size,
+                                                  settings.gaussian_sigma, clip=True)
+        scores = image_scores(anomaly)
         entry = asdict(normalizer)
         del entry["clip"]
         categories[name] = {**entry, "train_scores": [float(s) for s in scores]}

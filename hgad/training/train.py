@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from functools import partial
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -47,6 +48,23 @@ from hgad.training.warm_start import file_sha256, load_init
 
 LOG_FIELDS = ["meta_epoch", "sub_epoch", "iteration", "level", "lr", "total", "g", "mi", "e",
               "g_intra", "z"]
+
+
+class SubEpochHook(Protocol):
+    """What training calls after every sub-epoch with the weights it holds (e.g. the test scoring
+    of :mod:`hgad.evaluation.sub_epoch_scoring`, wired in by the caller: training imports no
+    evaluation code). Its rows are kept in the checkpoint, so a resumed run keeps those of the
+    sub-epochs before the interruption."""
+
+    fingerprint: str
+    """What the rows depend on beyond training's inputs: part of the training fingerprint."""
+
+    def __call__(self, epochs_done: int, model: HGADModel) -> list[dict]:
+        """The rows of ``model`` after ``epochs_done`` sub-epochs. It may change the model's
+        mode and precision (training sets its own back), never its weights."""
+
+    def done(self, records: list[dict]) -> None:
+        """Called once training ends, with every sub-epoch's rows in order."""
 
 
 class TrainingDivergedError(RuntimeError):
@@ -113,14 +131,15 @@ def train_step(model: HGADModel, level: int, optimiser: torch.optim.Optimizer,
 
 
 def training_fingerprint(settings: Settings, seed: int, train_cache: str | os.PathLike,
-                         names: list[str]) -> str:
+                         names: list[str], hook: SubEpochHook | None = None) -> str:
     """What a checkpoint must have been made from to be resumed (canonical JSON)."""
     cache = {**asdict(read_meta(train_cache)), "digest": read_digest(train_cache)}
+    hooked = {"sub_epoch_hook": hook.fingerprint} if hook is not None else {}
     return json.dumps({"model": asdict(settings.model), "train": asdict(settings.train),
                        "seed": seed, "cache": cache, "classes": names,
                        "code": training_code_digest(),
                        "init_sha256": file_sha256(settings.train.init) if settings.train.init
-                       else None}, sort_keys=True)
+                       else None, **hooked}, sort_keys=True)
 
 
 def _sub_epoch_rows(losses: torch.Tensor, lrs: list[float], meta_epoch: int, sub_epoch: int,
@@ -147,7 +166,8 @@ def train(train_cache: str | os.PathLike, manifest_path: str | os.PathLike,
           model_path: str | os.PathLike, log_path: str | os.PathLike,
           checkpoint_dir: str | os.PathLike, settings: Settings, seed: int,
           device: torch.device,
-          on_meta_epoch_end: Callable[[int], None] | None = None) -> Path:
+          on_meta_epoch_end: Callable[[int], None] | None = None,
+          on_sub_epoch_end: SubEpochHook | None = None) -> Path:
     """Train one unified HGAD model on a dataset's cached training features.
 
     Writes ``checkpoint_dir/last.pt`` and appends that meta-epoch's loss-log rows (one per
@@ -157,7 +177,8 @@ def train(train_cache: str | os.PathLike, manifest_path: str | os.PathLike,
     model to ``model_path``, listing the snapshots, with what ``hgad predict`` needs
     (:mod:`hgad.training.inference`). With ``train.init`` training starts from that model file's
     weights (:mod:`hgad.training.warm_start`). ``on_meta_epoch_end(meta_epoch)`` is called
-    after each checkpoint.
+    after each checkpoint; ``on_sub_epoch_end`` (:class:`SubEpochHook`) after each sub-epoch, and
+    its ``done`` with all its rows before the model file is written.
     """
     model_path, log_path, checkpoint_dir = Path(model_path), Path(log_path), Path(checkpoint_dir)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
@@ -173,14 +194,15 @@ def train(train_cache: str | os.PathLike, manifest_path: str | os.PathLike,
         raise ValueError(f"{train_cache}: {len(arrays[0])} cached images but {manifest_path} "
                          f"lists {len(train_rows)} training images")
     tr = settings.train
-    fingerprint = training_fingerprint(settings, seed, train_cache, names)
+    fingerprint = training_fingerprint(settings, seed, train_cache, names, on_sub_epoch_end)
 
     torch.manual_seed(seed)
     model = HGADModel([a.shape[1] for a in arrays], names, **asdict(settings.model)).to(device)
     if tr.init:
         load_init(tr.init, model)
     optimisers = make_optimisers(model, settings)
-    start_meta, log_rows = _resume(checkpoint_path, fingerprint, model, optimisers, device)
+    start_meta, log_rows, hook_rows = _resume(checkpoint_path, fingerprint, model, optimisers,
+                                              device)
     if start_meta == tr.meta_epochs:
         warnings.warn(f"{checkpoint_path} is a finished run of the same settings, features and "
                       "training code: reused, nothing left to train", ResultWarning, stacklevel=2)
@@ -203,7 +225,7 @@ def train(train_cache: str | os.PathLike, manifest_path: str | os.PathLike,
     progress = tqdm(total=(tr.meta_epochs - start_meta) * steps_per_meta,
                     desc=f"train seed {seed}", unit="it")
     for meta_epoch in range(start_meta, tr.meta_epochs):
-        rows = []
+        rows, meta_hook_rows = [], []
         intra = meta_epoch >= tr.intra_start_epoch
         for sub_epoch in range(tr.sub_epochs):
             order = epoch_order(seed, meta_epoch, sub_epoch, count).numpy()
@@ -229,16 +251,23 @@ def train(train_cache: str | os.PathLike, manifest_path: str | os.PathLike,
             if tr.snapshot_every and epochs_done % tr.snapshot_every == 0:
                 save_model_file(snapshot_dir / f"epoch{epochs_done:04d}.pt", model,
                                 json.loads(fingerprint), epoch=epochs_done)
+            if on_sub_epoch_end is not None:
+                meta_hook_rows += on_sub_epoch_end(epochs_done, model)
+                model.train().set_precision(tr.precision)
         log_rows += len(rows)
+        hook_rows += meta_hook_rows
         checkpoint = {"fingerprint": fingerprint, "model": model.state_dict(),
                       "optimisers": [o.state_dict() for o in optimisers],
-                      "meta_epochs_done": meta_epoch + 1, "log_rows": log_rows}
+                      "meta_epochs_done": meta_epoch + 1, "log_rows": log_rows,
+                      "sub_epoch_hook_rows": hook_rows}
         replace_atomically(checkpoint_path, partial(torch.save, checkpoint))
         with open(running_log, "a", newline="") as handle:
             csv.writer(handle).writerows(rows)
         if on_meta_epoch_end is not None:
             on_meta_epoch_end(meta_epoch)
     progress.close()
+    if on_sub_epoch_end is not None:
+        on_sub_epoch_end.done(hook_rows)
     for path in (model_path, log_path):
         path.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(running_log, log_path)
@@ -265,14 +294,16 @@ def _differences(old: dict, new: dict) -> list[str]:
 
 
 def _resume(checkpoint_path: Path, fingerprint: str, model: HGADModel,
-            optimisers: list[torch.optim.Adam], device: torch.device) -> tuple[int, int]:
+            optimisers: list[torch.optim.Adam],
+            device: torch.device) -> tuple[int, int, list[dict]]:
     """Load ``checkpoint_path`` if it was made from the same inputs (``fingerprint``).
 
-    Returns (meta-epochs done, loss-log rows written); (0, 0) to train from scratch. An
-    unreadable (e.g. truncated) checkpoint is set aside as ``last.pt.bad``.
+    Returns (meta-epochs done, loss-log rows written, the sub-epoch hook's rows); (0, 0, []) to
+    train from scratch. An unreadable (e.g. truncated) checkpoint is set aside as
+    ``last.pt.bad``.
     """
     if not checkpoint_path.exists():
-        return 0, 0
+        return 0, 0, []
     try:
         state = torch.load(checkpoint_path, map_location=device, weights_only=True)
     except (RuntimeError, EOFError, OSError, pickle.UnpicklingError) as error:
@@ -280,14 +311,14 @@ def _resume(checkpoint_path: Path, fingerprint: str, model: HGADModel,
         os.replace(checkpoint_path, bad)
         warnings.warn(f"{checkpoint_path} is unreadable ({error}); set aside as {bad}, training "
                       "from scratch", ResultWarning, stacklevel=3)
-        return 0, 0
+        return 0, 0, []
     if state["fingerprint"] != fingerprint:
         differing = _differences(json.loads(state["fingerprint"]), json.loads(fingerprint))
         warnings.warn(f"{checkpoint_path} was made with other settings or inputs (differing: "
                       f"{', '.join(differing)}); training from scratch", ResultWarning,
                       stacklevel=3)
-        return 0, 0
+        return 0, 0, []
     model.load_state_dict(state["model"])
     for optimiser, optimiser_state in zip(optimisers, state["optimisers"], strict=True):
         optimiser.load_state_dict(optimiser_state)
-    return state["meta_epochs_done"], state["log_rows"]
+    return state["meta_epochs_done"], state["log_rows"], state["sub_epoch_hook_rows"]

@@ -81,6 +81,9 @@ DOWNLOADED = [name for name in UNPACKED if "archive" not in DATASETS[name]]
 TORCH_THREADS = 8
 # Extraction and evaluation hold a GPU only when the run may use one; training always asks.
 GPU_FOR_INFERENCE = 0 if config["device"] == "cpu" else 1
+# train.score_every_sub_epoch: the training job scores the test set after every sub-epoch and
+# writes snapshot_metrics.csv (the evaluate_snapshots rule is then not defined).
+SCORED_IN_TRAINING = config["train"]["score_every_sub_epoch"]
 
 
 def pixel_metrics_mem_mb(base_mb):
@@ -173,8 +176,9 @@ def metrics_files(wildcards):
 
 
 def snapshot_metrics_files(wildcards):
-    """Per-snapshot AUROC of every seed, when snapshots are kept (the test-selected columns)."""
-    if not config["train"]["snapshot_every"]:
+    """Per-snapshot AUROC of every seed, when snapshots are kept or the training job scores
+    every sub-epoch (the test-selected columns)."""
+    if not (config["train"]["snapshot_every"] or SCORED_IN_TRAINING):
         return []
     return expand("results/{dataset}/seed{seed}/snapshot_metrics.csv",
                   dataset=wildcards.dataset, seed=SEEDS)

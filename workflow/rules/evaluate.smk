@@ -30,27 +30,30 @@ rule evaluate:
         "../scripts/evaluate.py"
 
 
-rule evaluate_snapshots:
-    input:
-        unpack(train_inputs_for_evaluation),
-        model="results/{dataset}/seed{seed}/model.pt",
-        manifest="results/{dataset}/manifest.csv",
-        test_cache="results/{dataset}/features/test",
-    output:
-        "results/{dataset}/seed{seed}/snapshot_metrics.csv",
-    params:
-        settings={key: config[key] for key in ["evaluate", "device"]},
-        code=script_code("evaluate_snapshots.py"),
-    conda:
-        "../../environment.yml"
-    log:
-        "results/logs/evaluate_snapshots/{dataset}_seed{seed}.log",
-    benchmark:
-        "results/benchmarks/evaluate_snapshots/{dataset}_seed{seed}.tsv"
-    threads: TORCH_THREADS
-    resources:
-        gpu=GPU_FOR_INFERENCE,
-        mem_mb=pixel_metrics_mem_mb(32000),
-        runtime=480,  # minutes: every snapshot
-    script:
-        "../scripts/evaluate_snapshots.py"
+# With train.score_every_sub_epoch the training job writes snapshot_metrics.csv itself.
+if not SCORED_IN_TRAINING:
+
+    rule evaluate_snapshots:
+        input:
+            unpack(train_inputs_for_evaluation),
+            model="results/{dataset}/seed{seed}/model.pt",
+            manifest="results/{dataset}/manifest.csv",
+            test_cache="results/{dataset}/features/test",
+        output:
+            "results/{dataset}/seed{seed}/snapshot_metrics.csv",
+        params:
+            settings={key: config[key] for key in ["evaluate", "device"]},
+            code=script_code("evaluate_snapshots.py"),
+        conda:
+            "../../environment.yml"
+        log:
+            "results/logs/evaluate_snapshots/{dataset}_seed{seed}.log",
+        benchmark:
+            "results/benchmarks/evaluate_snapshots/{dataset}_seed{seed}.tsv"
+        threads: TORCH_THREADS
+        resources:
+            gpu=GPU_FOR_INFERENCE,
+            mem_mb=pixel_metrics_mem_mb(32000),
+            runtime=480,  # minutes: every snapshot
+        script:
+            "../scripts/evaluate_snapshots.py"
