@@ -24,9 +24,9 @@ endif
 # (pyproject.toml's markers).
 FAST := not workflow and not network and not root and not compiler
 PYTEST := PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest
-# pytest-xdist: a worker per core, each handed one test at a time, the longest kinds first
-# (tests/conftest.py orders them).
-XDIST := -n $(CORES) --maxschedchunk 1
+# pytest-xdist: a worker per core, each handed a test module at a time (a module's fixtures are
+# built once), in the order of tests/conftest.py: the modules of the longest tests first.
+XDIST := -n $(CORES) --dist loadscope --no-loadscope-reorder
 
 .PHONY: demo test test-fast coverage lint lock readme
 

@@ -27,7 +27,8 @@
    images x the time per test image.
 
 Each phase's peak RSS is its process's own (``ru_maxrss``: memory-mapped cache pages read
-included). From these figures it projects, per
+included); ``--tiny``, a check of the code rather than a measurement, runs the phases in its own
+process instead, saving their start-up. From these figures it projects, per
 dataset, a full run's training iterations (meta_epochs x sub_epochs x ceil(N / batch_size)), CPU
 time, disk, the cost of scoring a snapshot every sub-epoch or every ``snapshot_every``, and, from
 the FLOP rate measured here, the FLOPs a GPU must deliver. Figures are printed as Markdown and
@@ -361,6 +362,15 @@ def phase_knn(workdir: Path, settings, test_images: int, tiny: bool) -> dict:
             "threads": torch.get_num_threads()}
 
 
+def _phase(phase: str, args) -> dict:
+    """Measure one phase in this process; returns its figures."""
+    settings = load_settings(args.config, args.tiny)
+    workdir = Path(args.workdir)
+    return {"train": lambda: phase_train(workdir, settings, args.iterations),
+            "evaluate": lambda: phase_evaluate(workdir, settings, args.eval_coupling_layers),
+            "knn": lambda: phase_knn(workdir, settings, args.knn_test_images, args.tiny)}[phase]()
+
+
 def _child(phase: str, args) -> dict:
     """Run one phase in a new process (its own peak RSS); returns its figures."""
     out = Path(args.workdir) / f"{phase}.json"
@@ -469,7 +479,8 @@ def run(args) -> dict:
     workdir = Path(args.workdir)
     load_before = os.getloadavg()[0]
     disk = prepare(workdir, settings, shapes, sizes, args.iterations)
-    train, evaluation, knn = (_child(phase, args) for phase in PHASES)
+    measure = _phase if args.tiny else _child
+    train, evaluation, knn = (measure(phase, args) for phase in PHASES)
     figures = {"conditions": f"{os.cpu_count()} CPU(s), load average {load_before:.1f} at the"
                              f" start and {os.getloadavg()[0]:.1f} at the end, {train['threads']}"
                              f" torch thread(s), {args.iterations} timed iteration(s) per level",
@@ -496,13 +507,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--phase", choices=PHASES, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.phase:  # a child process of run()
-        settings = load_settings(args.config, args.tiny)
-        workdir = Path(args.workdir)
-        figures = {"train": lambda: phase_train(workdir, settings, args.iterations),
-                   "evaluate": lambda: phase_evaluate(workdir, settings,
-                                                      args.eval_coupling_layers),
-                   "knn": lambda: phase_knn(workdir, settings, args.knn_test_images,
-                                            args.tiny)}[args.phase]()
+        figures = _phase(args.phase, args)
     else:
         temporary = args.workdir is None
         args.workdir = args.workdir or tempfile.mkdtemp(prefix="hgad-scale-")
