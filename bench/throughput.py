@@ -121,16 +121,17 @@ def _training_flop_per_iteration(settings, shapes: list[tuple[int, int, int]],
     return total
 
 
-def _peaks(settings, shapes, device) -> dict[str, float]:
-    """The GEMM peak (FLOP/s) of each precision on the flow's largest GEMM shape."""
+def _peaks(settings, shapes, device, seconds: float) -> dict[str, float]:
+    """The GEMM peak (FLOP/s) of each precision on the flow's largest GEMM shape, each timed for
+    ``seconds``."""
     import torch
 
     positions, dim, cond = shapes[0]
     gemm = (positions, dim // 2 + cond, 2 * (dim // 2 + cond))
-    peaks = {"fp32": _gemm_peak(gemm, torch.float32, device),
-             "bf16": _gemm_peak(gemm, torch.bfloat16, device)}
+    peaks = {"fp32": _gemm_peak(gemm, torch.float32, device, seconds=seconds),
+             "bf16": _gemm_peak(gemm, torch.bfloat16, device, seconds=seconds)}
     if device.type == "cuda":
-        peaks["tf32"] = _gemm_peak(gemm, torch.float32, device, tf32=True)
+        peaks["tf32"] = _gemm_peak(gemm, torch.float32, device, tf32=True, seconds=seconds)
     return {"gemm_shape": list(gemm), **peaks}
 
 
@@ -256,7 +257,7 @@ def bench(args) -> dict:
     figures = {"device": str(device), "torch": torch.__version__, "config": str(args.config),
                "threads": torch.get_num_threads(), "train_images": n_train,
                "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
-               "peak_flop_per_s": _peaks(settings, shapes, device)}
+               "peak_flop_per_s": _peaks(settings, shapes, device, args.peak_seconds)}
     with tempfile.TemporaryDirectory(prefix="hgad-throughput-") as tmp:
         tmp = Path(tmp)
         _, seconds = _timed(device, extract_features, manifest, "train", tmp / "features_train",
@@ -384,6 +385,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="schedule length of the end-to-end comparison (the paper's: 200)")
     b.add_argument("--compile", action="store_true",
                    help="also time training with train.compile (two meta-epochs per precision)")
+    b.add_argument("--peak-seconds", type=float, default=1.0,
+                   help="how long each precision's GEMM peak is timed")
     b.add_argument("--json", help="write the figures here")
     c = commands.add_parser("compare", help="compare the AUROCs of two runs")
     c.add_argument("a", help="first run's folder (e.g. the CPU run)")

@@ -88,6 +88,7 @@ def pytest_runtest_setup(item):
 
 
 SESSION_ID = pytest.StashKey[str]()
+WORKER_NICENESS = 5
 
 
 def pytest_configure(config):
@@ -111,10 +112,15 @@ def _tiny_run(config: pytest.Config) -> BackgroundRun:
 
 def pytest_collection_finish(session):
     """Start the shared workflow run as soon as the tests are chosen, if one of them needs it: it
-    runs while the in-process tests go on. Under pytest-xdist the first worker starts it."""
-    if not session.config.option.collectonly and any(
-            "tiny_run_started" in getattr(item, "fixturenames", ()) for item in session.items):
+    runs while the in-process tests go on. Under pytest-xdist the first worker starts it, and
+    then every worker lowers its own priority (and that of the processes it starts): the tests
+    that read the run wait for it, so it gets the cores first."""
+    if session.config.option.collectonly:
+        return
+    if any("tiny_run_started" in getattr(item, "fixturenames", ()) for item in session.items):
         _tiny_run(session.config).start()
+    if hasattr(session.config, "workerinput") and hasattr(os, "nice"):
+        os.nice(WORKER_NICENESS)
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -57,6 +57,7 @@ def test_schema_is_read_strictly_and_holds_each_key_once():
     assert schema_default("features.precision") == "fp32"
 
 
+@pytest.mark.workflow
 def test_workflow_refuses_a_duplicated_key_in_its_configfile(tmp_path):
     path = tmp_path / "config.yaml"
     path.write_text(DUPLICATED)

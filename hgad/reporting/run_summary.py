@@ -78,7 +78,7 @@ def settings_summary(config: dict[str, Any]) -> str:
     that exceeds an hour and the run may be on the CPU. Raises ``ValueError`` as
     :func:`~hgad.runtime.config.validate_config` does.
     """
-    from hgad.features.backbone import stage_shape
+    from hgad.features.stage_shapes import stage_shape
     from hgad.training.projection import positions_per_image, training_cpu_seconds
 
     resolved = copy.deepcopy(config)
