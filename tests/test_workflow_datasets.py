@@ -76,7 +76,7 @@ def test_failing_mirrors_stop_the_run_with_one_message_on_the_console(tmp_path, 
     """Every URL fails (a missing file, then a wrong checksum): the console lists both, with the
     remedy, and nothing after the download starts."""
     server, archives = served
-    specs = dataset_specs(server, {"mvtec": archives["mvtec"]})
+    specs = dataset_specs(server, archives, ["mvtec"])
     specs.pop("union")
     missing = server.url("moved/mvtec_anomaly_detection.tar.xz")
     specs["mvtec"]["urls"] = [missing, specs["mvtec"].pop("url")]
