@@ -137,6 +137,17 @@ class Payload:
         self.value = 1
 
 
+def test_a_flow_of_another_layout_is_named(tmp_path):
+    src = tmp_path / "ref.pt"
+    state = torch.load(save_original(_trained_looking_model(["a", "b"]), src), weights_only=True)
+    flow = state["nfs"][0]
+    flow[next(iter(flow)) + "_renamed"] = flow.pop(next(iter(flow)))
+    torch.save(state, src)
+    with pytest.raises(CheckpointFormatError, match=r"nfs\[0\] does not match a FrEIA 0.2"):
+        import_checkpoint(src, tmp_path / "x.pt", ["a", "b"], pos_embed_dim=8)
+    assert not (tmp_path / "x.pt").exists()
+
+
 def test_arbitrary_pickle_is_refused(tmp_path):
     src = tmp_path / "evil.pt"
     state = torch.load(save_original(_trained_looking_model(["a", "b"]), src), weights_only=True)

@@ -112,6 +112,16 @@ def test_code_digest_ignores_modules_the_entry_does_not_reach(tmp_path):
     assert code_digest(entry, package) == original
 
 
+def test_a_relative_import_outside_the_package_reaches_nothing(tmp_path):
+    """A script in a folder of its own with ``from . import d``: d is the script's sibling
+    module, not pkg.d."""
+    package, _ = _fake_package(tmp_path / "tree")
+    entry = tmp_path / "elsewhere" / "rule.py"
+    write_tree(entry.parent, {"rule.py": "from . import d\nfrom pkg.sub.c import value\n"})
+    reached = {p.relative_to(package).as_posix() for p in imported_modules(entry, package)}
+    assert reached == {"__init__.py", "sub/__init__.py", "sub/c.py"}
+
+
 def test_a_new_import_puts_the_module_in_the_digest(tmp_path):
     package, entry = _fake_package(tmp_path)
     (package / "sub" / "c.py").write_text("import pkg.d\nvalue = 1\n")
