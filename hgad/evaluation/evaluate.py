@@ -118,20 +118,22 @@ class TestSet:
         return np.flatnonzero(self.validation_rows["category"].to_numpy() == category)
 
     def masks(self, category: str) -> Images:
-        """Ground truth of the category's test images (kept until another category's is read).
+        """Ground truth of the category's test images, read once.
 
-        ``crop``: bool [R, msk_size, msk_size], made square as the images were. ``whole``: a list
-        of R bool [H_i, W_i], each image's at its full size (docs/metrics.md#resolution).
+        ``crop``: bool [R, msk_size, msk_size], made square as the images were, every category's
+        kept (the scoring after every sub-epoch reads them again and again). ``whole``: a list of
+        R bool [H_i, W_i], each image's at its full size (docs/metrics.md#resolution), kept until
+        another category's is read.
         """
         if category not in self._masks:
             rows = self.rows.iloc[self.indices(category)]
             if self.resize == "whole":
-                masks = [full_size_mask(mask, image)
-                         for mask, image in zip(rows["mask"], rows["image"], strict=True)]
+                self._masks = {category: [
+                    full_size_mask(mask, image)
+                    for mask, image in zip(rows["mask"], rows["image"], strict=True)]}
             else:
-                masks = np.stack([load_mask(path, self.msk_size, self.resize)
-                                  for path in rows["mask"]])
-            self._masks = {category: masks}
+                self._masks[category] = np.stack([load_mask(path, self.msk_size, self.resize)
+                                                  for path in rows["mask"]])
         return self._masks[category]
 
     def labels(self, category: str) -> np.ndarray:
