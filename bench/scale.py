@@ -172,10 +172,12 @@ def write_cache(folder: Path, manifest: Path, split: str, settings, shapes, rows
     from hgad.features.extract import cache_meta
 
     count = len(select_split(read_manifest(manifest), split))
-    meta = cache_meta(settings.features, manifest, split, count)
+    # random features: no backbone weights made them
+    meta = dataclasses.replace(cache_meta(settings.features, manifest, split, count),
+                               weights="none")
     rng = np.random.default_rng(0)
     step = settings.features.batch_size
-    with CacheWriter(folder, meta, shapes) as writer:
+    with CacheWriter(folder, meta, shapes, weights_digest=None) as writer:
         for start in range(0, min(rows, count), step):
             size = min(step, rows - start, count - start)
             for level, shape in enumerate(shapes):

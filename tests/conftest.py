@@ -45,7 +45,7 @@ from workflow_runner import TINY_RUN, BackgroundRun, WorkflowRun
 from hgad.data.demo import generate_demo
 from hgad.data.manifest import write_manifest
 from hgad.data.mvtec import mvtec_manifest
-from hgad.features.cache import CacheWriter, open_cache, read_meta
+from hgad.features.cache import CacheWriter, open_cache, read_meta, read_weights_digest
 from hgad.features.extract import extract_features
 from hgad.runtime.config import Settings, settings_from_config
 from hgad.training.train import train
@@ -70,15 +70,20 @@ def _uses_tiny_run(item) -> bool:
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` selects by marker
 def pytest_collection_modifyitems(items):
-    """Marks the tests of the shared run ``workflow``, then orders the tests: those that run a
-    workflow of their own first (the longest: under pytest-xdist each worker takes one while the
-    other goes on), the in-process tests, then those that read the shared run, which has been
-    running in the background meanwhile."""
+    """Marks the tests of the shared run ``workflow``, then orders the test modules (pytest-xdist
+    hands a worker one module at a time): those with a test that runs a workflow of its own first
+    (the longest: each worker takes one while the other goes on), then those that read the shared
+    run, which has been running in the background meanwhile, then the in-process ones: many short
+    modules last, so that the workers finish together."""
+    own_workflow = {item for item in items
+                    if item.get_closest_marker("workflow") and not _uses_tiny_run(item)}
+    rank: dict[Path, int] = {}
     for item in items:
         if _uses_tiny_run(item):
             item.add_marker(pytest.mark.workflow)
-    items.sort(key=lambda item: 2 if _uses_tiny_run(item)
-               else 0 if item.get_closest_marker("workflow") else 1)
+        own = 0 if item in own_workflow else 1 if _uses_tiny_run(item) else 2
+        rank[item.path] = min(rank.get(item.path, own), own)
+    items.sort(key=lambda item: rank[item.path])
 
 
 def pytest_runtest_setup(item):
@@ -194,7 +199,8 @@ def scaled_cache(source: Path, folder: Path, factor: float) -> Path:
     """A cache with ``source``'s metadata and its features times ``factor`` (as if its images
     had been rewritten in place and extracted again)."""
     arrays = open_cache(source)
-    with CacheWriter(folder, read_meta(source), [a.shape[1:] for a in arrays]) as writer:
+    with CacheWriter(folder, read_meta(source), [a.shape[1:] for a in arrays],
+                     weights_digest=read_weights_digest(source)) as writer:
         for level, array in enumerate(arrays):
             writer.write(level, 0, factor * np.asarray(array))
         return writer.commit()

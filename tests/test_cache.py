@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
 
+from hgad.features.backbone import create_backbone, tensor_digest
 from hgad.features.cache import (
     CacheMeta,
     CacheMismatchError,
@@ -15,6 +17,7 @@ from hgad.features.cache import (
     open_cache,
     read_digest,
     read_meta,
+    read_weights_digest,
 )
 from hgad.features.extract import cache_meta
 
@@ -36,7 +39,7 @@ def _features(seed=0):
 
 def _write(folder, meta=None, features=None):
     features = features if features is not None else _features()
-    with CacheWriter(folder, meta or _meta(), SHAPES) as writer:
+    with CacheWriter(folder, meta or _meta(), SHAPES, weights_digest=None) as writer:
         for level, array in enumerate(features):
             writer.write(level, 0, array[:3])  # in two batches
             writer.write(level, 3, array[3:])
@@ -94,7 +97,7 @@ class Boom(Exception):
 def test_exception_inside_writer_leaves_nothing(tmp_path):
     folder = tmp_path / "cache"
     with pytest.raises(Boom):
-        with CacheWriter(folder, _meta(), SHAPES) as writer:
+        with CacheWriter(folder, _meta(), SHAPES, weights_digest=None) as writer:
             writer.write(0, 0, _features()[0][:2])
             raise Boom
     assert not folder.exists()
@@ -106,7 +109,8 @@ def test_failed_rewrite_keeps_the_previous_cache(tmp_path):
     features = _features()
     folder = _write(tmp_path / "cache", features=features)
     with pytest.raises(Boom):
-        with CacheWriter(folder, _meta(img_size=128), SHAPES) as writer:
+        with CacheWriter(folder, _meta(img_size=128), SHAPES,
+                         weights_digest=None) as writer:
             writer.write(0, 0, _features(seed=1)[0])
             raise Boom
     assert not (tmp_path / "cache.tmp").exists()
@@ -164,3 +168,22 @@ def test_extracted_cache_matches_its_settings(caches, manifest_path, tiny_settin
     other = dataclasses.replace(tiny_settings.features, img_size=96)
     with pytest.raises(CacheMismatchError, match="img_size"):
         open_cache(caches.train, expected=cache_meta(other, manifest_path, "train", 8))
+
+
+def test_extraction_records_its_backbone_weights_digest(caches, tiny_settings, tmp_path):
+    """The digest the model files carry for ``hgad predict``, computed where the backbone is."""
+    f = tiny_settings.features
+    backbone = tensor_digest(create_backbone(f.backbone, f.weights, f.out_index))
+    assert read_weights_digest(caches.train) == read_weights_digest(caches.test) == backbone
+    with pytest.raises(ValueError, match="needs their digest"):
+        CacheWriter(tmp_path / "real", _meta(weights=f.weights), SHAPES, weights_digest=None)
+    assert read_weights_digest(_write(tmp_path / "random")) is None
+
+
+def test_cache_without_weights_digest_is_named_with_the_remedy(tmp_path):
+    folder = _write(tmp_path / "cache")
+    values = json.loads((folder / "meta.json").read_text())
+    del values["weights_digest"]
+    (folder / "meta.json").write_text(json.dumps(values))
+    with pytest.raises(CacheMismatchError, match=f"{folder}: .*weights digest.*delete {folder}"):
+        read_weights_digest(folder)

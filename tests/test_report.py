@@ -15,7 +15,6 @@ opens "Figures" and clicks a figure, and writes what it saw into the DOM. Chromi
 
 from __future__ import annotations
 
-import base64
 import html
 import json
 import re
@@ -29,7 +28,8 @@ from urllib.parse import unquote
 import pandas as pd
 import pytest
 from needs import missing
-from workflow_runner import REPO, SNAKEMAKE, TINY_RUN
+from report_contents import decode_data_uri, embedded, snakemake_report
+from workflow_runner import REPO, TINY_RUN
 
 from hgad.reporting.readme import END, START, rewrite_readme
 
@@ -120,26 +120,6 @@ DRIVER = """<script>
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-def snakemake_report(workdir: Path, report: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-         "--configfile", str(workdir / "config.yaml"), "--cores", "1", "--report", str(report)],
-        capture_output=True, text=True, timeout=300)
-
-
-def embedded(report_html: str, name: str):
-    """The JSON of ``var <name> = ...;`` in the report's <script id=...> blocks."""
-    match = re.search(rf'<script id="{name}">\s*var {name} = (.*?);\s*</script>',
-                      report_html, re.DOTALL)
-    assert match, f"no embedded {name!r} in the report"
-    return json.loads(match.group(1))
-
-
-def decode_data_uri(uri: str) -> str:
-    assert uri.startswith("data:") and ";base64," in uri, uri[:80]
-    return base64.b64decode(uri.split(";base64,", 1)[1]).decode("utf-8")
-
 
 def need_chromium() -> None:
     if not Path(CHROMIUM).exists():

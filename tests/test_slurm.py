@@ -299,8 +299,10 @@ def test_demo_workflow_through_the_slurm_profile(cluster, tiny_run_started, tmp_
     profile = _test_profile(tmp_path / "profile", rules)
     started = time.monotonic()
     # The HTML table: every GPU rule through SLURM, a CPU rule (table) and a local one after it.
+    # A thread per job, as in the local run: torch's sums depend on the number of threads.
     code, output = _snakemake(
-        tmp_path / "slurm", "--profile", str(profile), "--slurm-status-command", "squeue",
+        tmp_path / "slurm", "--profile", str(profile), "--max-threads", "1",
+        "--slurm-status-command", "squeue",
         "--slurm-init-seconds-before-status-checks", "5",
         "--seconds-between-status-checks", "2", "--slurm-keep-successful-logs",
         "results/tables/demo.html", timeout=RUN_TIMEOUT_S, env=cluster.env)

@@ -51,7 +51,7 @@ def test_an_edit_plans_the_stages_that_reach_it_and_no_others(tiny_run, tmp_path
     edits = {
         # the train_max constants stored in the model file: training, then everything scored
         "hgad/model/normalization.py": scoring_after_training,
-        # reached by training only through hgad/training/inference.py
+        # extraction's; all that follows it runs again on the new caches
         "hgad/features/backbone.py": {"extract_features": 2, **scoring_after_training},
         "hgad/evaluation/knn.py": {"baseline_knn": 1},
         "hgad/evaluation/metrics.py": {"evaluate": 1, "baseline_knn": 1},

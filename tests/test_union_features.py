@@ -3,6 +3,7 @@ copy of their rows that it replaces."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from hgad.features.cache import (
     CacheWriter,
     open_cache,
     read_meta,
+    read_weights_digest,
 )
 from hgad.features.extract import assemble_union_features, extract_features
 from hgad.model.maps import level_maps
@@ -57,12 +59,12 @@ def union(tmp_path_factory, manifest_path, caches, tiny_settings) -> Union:
         members = [(manifest_path, member_caches[split]), (second_path, other)]
         unions[split] = assemble_union_features(union_path, split, folder / f"union_{split}",
                                                 tiny_settings.features, members)
-        copies[split] = _copy_rows(union_path, split, members, read_meta(unions[split]),
+        copies[split] = _copy_rows(union_path, split, members, unions[split],
                                    folder / f"copy_{split}")
     return Union(union_path, unions, copies)
 
 
-def _copy_rows(union_path, split, members, meta, folder) -> Path:
+def _copy_rows(union_path, split, members, union_cache, folder) -> Path:
     """The union's rows copied from the members into a plain cache (the pre-index behaviour)."""
     rows = {}
     for member_manifest, cache in members:
@@ -71,7 +73,8 @@ def _copy_rows(union_path, split, members, meta, folder) -> Path:
             rows[image] = [array[row] for array in arrays]
     images = select_split(read_manifest(union_path), split)["image"]
     shapes = [level.shape for level in rows[images[0]]]
-    with CacheWriter(folder, meta, shapes) as writer:
+    with CacheWriter(folder, read_meta(union_cache), shapes,
+                     weights_digest=read_weights_digest(union_cache)) as writer:
         for start, image in enumerate(images):
             for level, features in enumerate(rows[image]):
                 writer.write(level, start, features[None])
@@ -182,4 +185,22 @@ def test_member_made_with_other_settings_is_refused(tmp_path, manifest_path, cac
     with pytest.raises(CacheMismatchError, match="img_size"):
         assemble_union_features(union_path, "test", tmp_path / "cache", tiny_settings.features,
                                 [(manifest_path, caches.test), (manifest_path, other_cache)])
+    assert not (tmp_path / "cache").exists()
+
+
+def test_member_made_with_other_backbone_weights_is_refused(tmp_path, manifest_path, caches,
+                                                            tiny_settings):
+    frame = read_manifest(manifest_path)
+    union_path = tmp_path / "union.csv"
+    write_manifest(union_manifest([("a", frame), ("b", frame)]), union_path)
+    members = [(manifest_path, caches.test), (manifest_path, caches.test)]
+    same = assemble_union_features(union_path, "test", tmp_path / "same", tiny_settings.features,
+                                   members)
+    assert read_weights_digest(same) == read_weights_digest(caches.test) is not None
+    other = scaled_cache(caches.test, tmp_path / "other", 1)
+    values = json.loads((other / META_FILE).read_text())
+    (other / META_FILE).write_text(json.dumps({**values, "weights_digest": "0" * 64}))
+    with pytest.raises(CacheMismatchError, match=r"other.*other backbone weights"):
+        assemble_union_features(union_path, "test", tmp_path / "cache", tiny_settings.features,
+                                [(manifest_path, caches.test), (manifest_path, other)])
     assert not (tmp_path / "cache").exists()

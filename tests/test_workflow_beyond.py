@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 from miniature import ArchiveServer, build_archive, write_realiad
+from report_contents import decode_data_uri, embedded, snakemake_report
 from workflow_runner import REPO, TINY, run_workflow
 
 from hgad.cli import main
@@ -40,10 +41,8 @@ def test_mvtec_ad2_and_realiad_through_to_tables_and_export(tmp_path):
         workdir = tmp_path / "run"
         workdir.mkdir()
         # what the assertions below read, no plots or summaries
-        result = run_workflow(workdir, config, "results/realiad/seed0/metrics.json",
-                              "results/tables/mvtec_ad2_all_metrics.md",
-                              "results/tables/mvtec_ad2_all_metrics.html",
-                              "results/mvtec_ad2/seed0/submission")
+        tables = [f"results/tables/{name}_all_metrics.html" for name in datasets]
+        result = run_workflow(workdir, config, *tables, "results/mvtec_ad2/seed0/submission")
         assert result.returncode == 0, result.stderr[-4000:]
         assert server.ranged == [size // 2]  # the cut transfer was resumed, not restarted
     manifest = pd.read_csv(workdir / "results/mvtec_ad2/manifest.csv")
@@ -55,7 +54,14 @@ def test_mvtec_ad2_and_realiad_through_to_tables_and_export(tmp_path):
     assert "pixel_seg_f1" in ad2["mean"] and "pixel_seg_f1" not in iad["mean"]
     table = (workdir / "results/tables/mvtec_ad2_all_metrics.md").read_text()
     assert "Pixel AUPRO 0.05" in table and "Pixel Seg F1" in table
-    assert (workdir / "results/tables/mvtec_ad2_all_metrics.html").is_file()
+    report = tmp_path / "report.html"
+    made = snakemake_report(workdir, report, *tables)
+    assert made.returncode == 0, made.stderr[-4000:]
+    items = embedded(report.read_text(encoding="utf-8"), "results")
+    for name, table in zip(datasets, tables, strict=True):
+        page = decode_data_uri(items[table]["data_uri"])
+        assert "<table>" in page and "Pixel AUPRO 0.05" in page, name
+        assert ("Pixel Seg F1" in page) == (name == "mvtec_ad2"), name
     submission = workdir / "results/mvtec_ad2/seed0/submission"
     main(["check-mvtec-ad2-export", "--root", str(workdir / "resources/datasets/mvtec_ad2"),
           str(submission)])

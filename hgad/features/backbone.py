@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import timm
@@ -96,3 +97,18 @@ def create_backbone(name: str, weights: str, out_index: int) -> nn.Module:
     for parameter in model.parameters():
         parameter.requires_grad_(False)
     return model.eval()
+
+
+def tensor_digest(module: nn.Module) -> str:
+    """sha256 over the names and bytes of a module's tensors (its weights' identity)."""
+    digest = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def weights_digest(backbone: nn.Module, weights: str) -> str | None:
+    """:func:`tensor_digest` of a feature extractor made with ``weights``; None for random
+    weights (``none``), which no digest can name again."""
+    return None if weights == "none" else tensor_digest(backbone)

@@ -100,9 +100,15 @@ class CacheWriter:
     """
 
     def __init__(self, folder: str | os.PathLike, meta: CacheMeta,
-                 shapes: list[tuple[int, int, int]]):
+                 shapes: list[tuple[int, int, int]], *, weights_digest: str | None):
+        """``weights_digest``: :func:`hgad.features.backbone.weights_digest` of the backbone
+        that makes the features (None for random weights), kept for the model files trained
+        on them."""
+        if weights_digest is None and meta.weights != "none":
+            raise ValueError(f"{folder}: a cache of {meta.weights!r} weights needs their digest")
         self.folder = Path(folder)
         self.meta = meta
+        self.weights_digest = weights_digest
         self.tmp = _fresh_folder(self.folder)
         self.arrays = [
             np.lib.format.open_memmap(level_path(self.tmp, level), mode="w+", dtype=meta.dtype,
@@ -120,7 +126,8 @@ class CacheWriter:
             array.flush()
         self.arrays.clear()
         digest = _files_digest([level_path(self.tmp, level) for level in range(self.meta.levels)])
-        return _publish(self.tmp, self.folder, self.meta, digest=digest)
+        return _publish(self.tmp, self.folder, self.meta, digest=digest,
+                        weights_digest=self.weights_digest)
 
     def __enter__(self) -> CacheWriter:
         return self
@@ -149,6 +156,15 @@ def read_digest(folder: str | os.PathLike) -> str:
         raise CacheMismatchError(f"{folder}: feature cache without a content digest (made by an"
                                  f" older version); {_remedy(folder)}")
     return digest
+
+
+def read_weights_digest(folder: str | os.PathLike) -> str | None:
+    """The digest of the backbone weights that made the cache's features (None: random)."""
+    values = _read_json(folder)
+    if "weights_digest" not in values:
+        raise CacheMismatchError(f"{folder}: feature cache without its backbone's weights digest"
+                                 f" (made by an older version); {_remedy(folder)}")
+    return values["weights_digest"]
 
 
 def _checked_npy(path: Path, rows: int, folder: str | os.PathLike) -> np.ndarray:
@@ -260,8 +276,15 @@ def write_union_cache(folder: str | os.PathLike, meta: CacheMeta, image_paths: l
     folder = Path(folder)
     where: dict[str, tuple[int, int]] = {}
     members = []
+    weights = None
     for part, (paths, cache) in enumerate(parts):
         part_meta = read_meta(cache)
+        part_weights = read_weights_digest(cache)
+        if part and part_weights != weights:
+            raise CacheMismatchError(f"{cache}: made with other backbone weights than "
+                                     f"{parts[0][1]} (weights digest {part_weights}, not "
+                                     f"{weights})")
+        weights = part_weights
         for key in ("backbone", "weights", "out_index", "img_size", "levels", "mean", "std",
                     "precision", "dtype"):
             if getattr(part_meta, key) != getattr(meta, key):
@@ -283,6 +306,7 @@ def write_union_cache(folder: str | os.PathLike, meta: CacheMeta, image_paths: l
     tmp = _fresh_folder(folder)
     try:
         np.save(tmp / INDEX_FILE, index)
-        return _publish(tmp, folder, meta, digest=digest.hexdigest(), members=members)
+        return _publish(tmp, folder, meta, digest=digest.hexdigest(), members=members,
+                        weights_digest=weights)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from hgad.data.images import load_rgb
 from hgad.data.manifest import manifest_hash, read_manifest, select_split
-from hgad.features.backbone import create_backbone
+from hgad.features.backbone import create_backbone, weights_digest
 from hgad.features.cache import CacheMeta, CacheWriter, write_union_cache
 from hgad.runtime.device import precision_autocast
 
@@ -85,7 +85,9 @@ def extract_features(manifest_path: str | os.PathLike, split: str, out_dir: str 
     frame = select_split(read_manifest(manifest_path), split)
     if frame.empty:
         raise ValueError(f"{manifest_path}: no images in split {split!r}")
-    backbone = create_backbone(settings.backbone, settings.weights, settings.out_index).to(device)
+    backbone = create_backbone(settings.backbone, settings.weights, settings.out_index)
+    digest = weights_digest(backbone, settings.weights)
+    backbone = backbone.to(device)
     meta = cache_meta(settings, manifest_path, split, len(frame))
     loader = DataLoader(ImageFiles(frame["image"].tolist(), settings),
                         batch_size=settings.batch_size, num_workers=settings.num_workers,
@@ -94,7 +96,8 @@ def extract_features(manifest_path: str | os.PathLike, split: str, out_dir: str 
         outputs = (multiscale_features(backbone, images.to(device), settings.levels)
                    for images in loader)
         first = next(outputs)
-        with CacheWriter(out_dir, meta, [tuple(f.shape[1:]) for f in first]) as writer:
+        with CacheWriter(out_dir, meta, [tuple(f.shape[1:]) for f in first],
+                         weights_digest=digest) as writer:
             start = 0
             for features in tqdm(chain([first], outputs), total=len(loader),
                                  desc=f"features {split}", unit="batch"):

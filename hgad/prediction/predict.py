@@ -35,7 +35,7 @@ from tqdm import tqdm
 from hgad.data.checks import decoded_size
 from hgad.data.folders import IMAGE_SUFFIXES
 from hgad.data.images import load_rgb
-from hgad.features.backbone import create_backbone
+from hgad.features.backbone import create_backbone, tensor_digest
 from hgad.features.extract import ImageFiles, multiscale_features
 from hgad.model.maps import batch_maps, class_scores, encode_levels
 from hgad.model.model_file import load_model_file
@@ -45,7 +45,7 @@ from hgad.runtime.atomic import replace_atomically
 from hgad.runtime.config import FeatureSettings
 from hgad.runtime.device import precision_autocast
 from hgad.runtime.fingerprint import is_hidden
-from hgad.training.inference import FEATURE_FIELDS, normalizer_from_record, tensor_digest
+from hgad.training.inference import FEATURE_FIELDS, normalizer_from_record
 
 COLUMNS = ["image", "category", "predicted_category", "confidence", "score", "threshold",
            "anomalous"]

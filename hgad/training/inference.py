@@ -3,8 +3,8 @@
 Stored in the model file under ``inference``:
 - ``features``: how the training features were made (backbone, weights source, out_index,
   img_size, levels, mean, std, precision, cache dtype, resize) and ``weights_digest``, the
-  sha256 of the backbone's tensors (None for random weights); ``hgad predict`` extracts with
-  exactly these.
+  sha256 of the backbone's tensors that extraction recorded in the cache (None for random
+  weights); ``hgad predict`` extracts with exactly these.
 - ``scoring``: ``msk_size``, ``gaussian_sigma`` and ``precision`` of the maps.
 - ``categories``: per category the inductive normalisation constants (``train_max``:
   :func:`hgad.model.normalization.train_max_normalizer`, the constants evaluation uses: fitted
@@ -15,15 +15,14 @@ Stored in the model file under ``inference``:
 
 from __future__ import annotations
 
-import hashlib
+import os
 from dataclasses import asdict
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from hgad.features.backbone import create_backbone
-from hgad.features.cache import CacheMeta
+from hgad.features.cache import read_meta, read_weights_digest
 from hgad.model.maps import level_maps
 from hgad.model.network import HGADModel
 from hgad.model.normalization import Normalizer, fitted_anomaly_maps, image_scores
@@ -33,27 +32,12 @@ FEATURE_FIELDS = ("backbone", "weights", "out_index", "img_size", "levels", "mea
                   "precision", "dtype", "resize")
 
 
-def tensor_digest(module: torch.nn.Module) -> str:
-    """sha256 over the names and bytes of a module's tensors (its weights' identity)."""
-    digest = hashlib.sha256()
-    for name, tensor in module.state_dict().items():
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
-
-
-def weights_digest(backbone: str, weights: str, out_index: int) -> str | None:
-    """:func:`tensor_digest` of the feature extractor; None for random weights (``none``)."""
-    if weights == "none":
-        return None
-    return tensor_digest(create_backbone(backbone, weights, out_index))
-
-
-def feature_record(meta: CacheMeta) -> dict:
-    """The ``features`` entry of a model trained on a cache with metadata ``meta``."""
+def feature_record(cache: str | os.PathLike) -> dict:
+    """The ``features`` entry of a model trained on the cache in folder ``cache``."""
+    meta = read_meta(cache)
     record = {key: getattr(meta, key) for key in FEATURE_FIELDS}
     record["mean"], record["std"] = list(meta.mean), list(meta.std)
-    record["weights_digest"] = weights_digest(meta.backbone, meta.weights, meta.out_index)
+    record["weights_digest"] = read_weights_digest(cache)
     return record
 
 
@@ -63,10 +47,12 @@ def normalizer_from_record(entry: dict) -> Normalizer:
 
 
 def inference_record(model: HGADModel, arrays: list[np.ndarray], labels: np.ndarray,
-                     meta: CacheMeta, settings: EvalSettings, device: torch.device) -> dict:
+                     cache: str | os.PathLike, settings: EvalSettings,
+                     device: torch.device) -> dict:
     """The ``inference`` entry of a model file (module docstring).
 
-    ``arrays[l]`` is level l's training cache [N, D, H_l, W_l], ``labels`` the class index [N]
+    ``arrays[l]`` is level l's training cache [N, D, H_l, W_l] (read from the folder ``cache``),
+    ``labels`` the class index [N]
     of each training image. The constants equal those evaluation fits with ``train_max``; the
     model is left in the scoring precision.
     """
@@ -83,7 +69,7 @@ def inference_record(model: HGADModel, arrays: list[np.ndarray], labels: np.ndar
         entry = asdict(normalizer)
         del entry["clip"]
         categories[name] = {**entry, "train_scores": [float(s) for s in scores]}
-    return {"features": feature_record(meta),
+    return {"features": feature_record(cache),
             "scoring": {"msk_size": settings.msk_size, "gaussian_sigma": settings.gaussian_sigma,
                         "precision": settings.precision},
             "categories": categories}

@@ -272,8 +272,8 @@ def train(train_cache: str | os.PathLike, manifest_path: str | os.PathLike,
         path.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(running_log, log_path)
     snapshots = [os.path.relpath(p, model_path.parent) for p in sorted(snapshot_dir.glob("*.pt"))]
-    inference = inference_record(model, arrays, labels.numpy(), read_meta(train_cache),
-                                 settings.evaluate, device)
+    inference = inference_record(model, arrays, labels.numpy(), train_cache, settings.evaluate,
+                                 device)
     save_model_file(model_path, model, json.loads(fingerprint),
                     epoch=tr.meta_epochs * tr.sub_epochs, snapshots=snapshots,
                     inference=inference)
