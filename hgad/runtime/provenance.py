@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from importlib.metadata import version
 from pathlib import Path
 
 import hgad
@@ -23,15 +24,15 @@ def git_commit(path: str | Path = ".") -> str:
 
 
 def provenance() -> dict[str, str]:
-    """Commit of the code and versions of the packages that decide the numbers."""
+    """Commit of the code and versions of the packages that decide the numbers (timm's from its
+    installed metadata: importing it costs seconds in the jobs that never use it)."""
     import FrEIA
-    import timm
     import torch
 
     return {
         "commit": git_commit(Path(hgad.__file__).parent),
         "hgad": hgad.__version__,
         "torch": str(torch.__version__),
-        "timm": str(timm.__version__),
+        "timm": version("timm"),
         "freia": getattr(FrEIA, "__version__", "0.2"),
     }
