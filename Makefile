@@ -28,7 +28,7 @@ PYTEST := PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest
 # built once), in the order of tests/conftest.py: the modules of the longest tests first.
 XDIST := -n $(CORES) --dist loadscope --no-loadscope-reorder
 
-.PHONY: demo test test-fast coverage lint lock readme
+.PHONY: demo test test-fast coverage lint lock readme bytecode
 
 # The lock's packages for this TORCH.
 $(VENV)/requirements-$(TORCH).txt: requirements.lock
@@ -41,24 +41,30 @@ $(STAMP): $(VENV)/requirements-$(TORCH).txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
-demo: $(STAMP)
+# hgad's modules byte-compiled once (compileall writes .pyc files even where
+# PYTHONDONTWRITEBYTECODE is set): every job of a run is a new interpreter that imports them,
+# and would otherwise compile them again (most of a second each).
+bytecode: $(STAMP)
+	$(BIN)/python -m compileall -q hgad
+
+demo: bytecode
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/snakemake --lint --configfile config/demo.yaml
 
-test: lint
+test: lint bytecode
 	scripts/install-system-deps.sh
 	$(PYTEST) $(XDIST)
 
 # The one-minute loop for every edit.
-test-fast: $(STAMP)
+test-fast: bytecode
 	$(PYTEST) $(XDIST) -m "$(FAST)"
 
 # Line coverage of hgad/ per module, for test-fast's tests and then for make test's (in the
 # pytest process: the workflow's jobs run in their own processes and are not counted).
-coverage: $(STAMP)
+coverage: bytecode
 	$(PYTEST) $(XDIST) -q -m "$(FAST)" --cov --cov-report=term
 	scripts/install-system-deps.sh
 	$(PYTEST) $(XDIST) -q --cov --cov-report=term
