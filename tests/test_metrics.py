@@ -255,6 +255,18 @@ def test_counted_roc_auc_equals_the_curve_bit_for_bit(ties):
     assert from_curve == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
 
 
+@pytest.mark.parametrize("threads", [2, 3, 8])
+def test_roc_auc_sorted_in_pieces_is_the_same_number(threads):
+    """Ties straddle the pieces the normal scores are sorted in: each pair is still counted once."""
+    rng = np.random.default_rng(11)
+    labels = rng.random(100_003) < 0.05
+    scores = np.round(rng.random(labels.size) * 50 + 3 * labels).astype(np.float32)
+    assert metrics.roc_auc(scores, labels, threads) == metrics.roc_auc(scores, labels)
+    maps, masks = scores[:100_000].reshape(4, 250, 100), labels[:100_000].reshape(4, 250, 100)
+    assert (metrics.pixel_auroc(maps, masks, threads)
+            == pytest.approx(roc_auc_score(masks.ravel(), maps.ravel()), abs=1e-12))
+
+
 # ----------------------------------------------------------------------------------------------
 # Images of different sizes
 

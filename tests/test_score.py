@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import torch
 from conftest import CATEGORIES, CPU, N_DEFECTS, N_TEST_GOOD, N_TEST_PER_DEFECT
+from scipy.ndimage import gaussian_filter
 
 from hgad.data.images import load_mask
 from hgad.data.manifest import read_manifest, select_split
@@ -67,6 +68,25 @@ def test_fitting_and_scoring_at_once_equals_the_two_steps_bit_for_bit(clip):
     normalizer, scores = fitted_anomaly_maps(maps, msk_size=16, sigma=1.0, clip=clip)
     assert normalizer == fit_normalizer(maps, msk_size=16, clip=clip)
     assert np.array_equal(scores, anomaly_maps(maps, normalizer, msk_size=16, sigma=1.0))
+
+
+def test_maps_smoothed_on_several_threads_equal_those_of_one_bit_for_bit(monkeypatch):
+    generator = torch.Generator().manual_seed(2)
+    maps = {kind: [torch.randn(7, 6, 6, generator=generator) * 3,
+                   torch.randn(7, 3, 3, generator=generator) * 3] for kind in KINDS}
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    alone = fitted_anomaly_maps(maps, msk_size=16, sigma=2.0, clip=False)[1]
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 3)
+    shared = fitted_anomaly_maps(maps, msk_size=16, sigma=2.0, clip=False)[1]
+    assert np.array_equal(alone, shared)
+    expected = np.ones_like(alone)
+    for kind in KINDS:  # each map smoothed alone, as the reference code does
+        sums = sum(torch.nn.functional.interpolate(torch.exp(m - m.max())[:, None], size=(16, 16),
+                                                   mode="bilinear", align_corners=True)[:, 0]
+                   for m in maps[kind])
+        anomaly = (sums.max() - sums).numpy().astype(np.float32)
+        expected *= np.stack([gaussian_filter(image, sigma=2.0) for image in anomaly])
+    assert np.array_equal(shared, expected)
 
 
 def test_test_max_maps_are_non_negative_with_zero_at_the_most_normal_location():

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import chain
 
@@ -255,20 +256,28 @@ def _curve_1d(scores: ArrayLike, labels: ArrayLike) -> _CurveSums:
     return _CurveSums(n_pos, labels.size - n_pos).add_all(_tie_points(scores, labels, order))
 
 
-def roc_auc(scores: ArrayLike, labels: ArrayLike) -> float:
+def roc_auc(scores: ArrayLike, labels: ArrayLike, threads: int = 1) -> float:
     """Area under the ROC curve of ``scores`` [N] vs ``labels`` [N] (non-zero = anomalous).
 
     Counted rather than walked (no curve, no argsort; about 3x faster on a category's pixels):
     twice the trapezoid area is sum over anomalous samples of (2 x normal samples scored below +
-    normal samples tied), an integer, so this equals the curve's value bit for bit.
+    normal samples tied), an integer, so this equals the curve's value bit for bit. The normal
+    scores are sorted in ``threads`` pieces at once (numpy releases the GIL) and counted piece by
+    piece: the same integers.
     """
     scores, labels, n_pos = _checked_1d(scores, labels)
     if np.isnan(scores).any():
         raise ValueError("scores contain NaN")
-    normal, anomalous = np.sort(scores[~labels]), np.sort(scores[labels])  # sorted queries: fast
-    below = np.searchsorted(normal, anomalous, side="left")
-    tied = np.searchsorted(normal, anomalous, side="right") - below
-    area2 = 2 * int(below.sum(dtype=np.int64)) + int(tied.sum(dtype=np.int64))
+    anomalous = np.sort(scores[labels])  # sorted queries: fast
+    normal = scores[~labels]
+    pieces = np.array_split(normal, max(1, min(threads, normal.size)))
+    with ThreadPoolExecutor(len(pieces)) as pool:
+        pieces = list(pool.map(np.sort, pieces))
+    area2 = 0
+    for piece in pieces:
+        below = np.searchsorted(piece, anomalous, side="left")
+        tied = np.searchsorted(piece, anomalous, side="right") - below
+        area2 += 2 * int(below.sum(dtype=np.int64)) + int(tied.sum(dtype=np.int64))
     n_neg = labels.size - n_pos
     return float(area2) / (2 * n_pos * n_neg)
 
@@ -397,11 +406,11 @@ def _pixel_curve(maps: Images, masks: Images, limits: Sequence[float]) -> _Curve
     return sums.add_all(_tie_points(scores, region, order, weight_of))
 
 
-def pixel_auroc(maps: Images, masks: Images) -> float:
+def pixel_auroc(maps: Images, masks: Images, threads: int = 1) -> float:
     """:func:`roc_auc` of every pixel of ``maps`` against ``masks`` (as in :func:`pixel_metrics`),
-    counted without the curve."""
+    counted without the curve, sorting on ``threads`` threads."""
     scores = _flat_scores(maps, _image_shapes(masks, "masks"))
-    return roc_auc(scores, _flat_labels(masks))
+    return roc_auc(scores, _flat_labels(masks), threads)
 
 
 def aupro_name(limit: float) -> str:
