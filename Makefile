@@ -23,7 +23,9 @@ endif
 # The tests that need nothing beyond .venv: no Snakemake, no network, no root or apt, no compiler
 # (pyproject.toml's markers).
 FAST := not workflow and not network and not root and not compiler
-PYTEST := PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest
+# pytest keeps its assertion-rewritten test modules as .pyc files, which PYTHONDONTWRITEBYTECODE
+# forbids: the controller and every worker would rewrite them all again (seconds each).
+PYTEST := env -u PYTHONDONTWRITEBYTECODE PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest
 # pytest-xdist: a worker per core, each handed a test module at a time (a module's fixtures are
 # built once), in the order of tests/conftest.py: the modules of the longest tests first.
 XDIST := -n $(CORES) --dist loadscope --no-loadscope-reorder
