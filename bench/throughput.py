@@ -57,8 +57,9 @@ def _timed(device, function, *args, **kwargs) -> tuple[object, float]:
     return result, time.perf_counter() - start
 
 
-def _backbone_rate(settings, device, precision: str, repeats: int = 10) -> float:
-    """Images per second of the backbone alone (every level) on a batch already on the device."""
+def _backbone_rate(settings, device, precision: str, repeats: int) -> float:
+    """Images per second of the backbone alone (every level) on a batch already on the device,
+    timed over ``repeats`` passes."""
     import torch
 
     from hgad.features.backbone import create_backbone
@@ -165,7 +166,7 @@ def _timed_training(settings, run: Path, folder: Path, device, counts, flop_per_
 
 
 def _bench_precision(settings, precision: str, run: Path, tmp: Path, device, counts,
-                     flop_per_iteration: float, peaks: dict) -> dict:
+                     flop_per_iteration: float, peaks: dict, backbone_batches: int) -> dict:
     """Training, evaluation and snapshot-scoring figures of one precision."""
     from hgad.evaluation.evaluate import evaluate, evaluate_snapshots
 
@@ -188,7 +189,7 @@ def _bench_precision(settings, precision: str, run: Path, tmp: Path, device, cou
             "evaluate_s": evaluate_s, "evaluate_img_per_s": n_test / evaluate_s,
             "snapshot_s": snapshots_s / snapshots,
             **{f"mean_{name}": metrics["mean"][name] for name in CHECKED},
-            "backbone_img_per_s": _backbone_rate(settings, device, precision)}
+            "backbone_img_per_s": _backbone_rate(settings, device, precision, backbone_batches)}
 
 
 def _compiled_training(settings, precision: str, run: Path, tmp: Path, device, counts,
@@ -269,7 +270,7 @@ def bench(args) -> dict:
             precision_settings = _with_precision(settings, precision, args.meta_epochs)
             figures[precision] = _bench_precision(
                 precision_settings, precision, run, tmp, device, counts, flop_per_iteration,
-                figures["peak_flop_per_s"])
+                figures["peak_flop_per_s"], args.backbone_batches)
             if args.compile:
                 figures[precision]["compiled"] = _compiled_training(
                     precision_settings, precision, run, tmp, device, counts, flop_per_iteration,
@@ -387,6 +388,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="also time training with train.compile (two meta-epochs per precision)")
     b.add_argument("--peak-seconds", type=float, default=1.0,
                    help="how long each precision's GEMM peak is timed")
+    b.add_argument("--backbone-batches", type=int, default=10,
+                   help="batches the backbone's rate is timed over, per precision")
     b.add_argument("--json", help="write the figures here")
     c = commands.add_parser("compare", help="compare the AUROCs of two runs")
     c.add_argument("a", help="first run's folder (e.g. the CPU run)")

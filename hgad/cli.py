@@ -164,6 +164,8 @@ def _export_mvtec_ad2(args) -> None:
 
     thresholds = export_mvtec_ad2(args.model, args.root, args.out, resolve_device(args.device),
                                   batch_size=args.batch_size)
+    for category, threshold in thresholds.items():
+        print(f"{category}: binarised above {threshold!r} (the SegF1 rule on its validation maps)")
     print(f"{args.out}: maps of {len(thresholds)} categories, checked; upload it to MVTec's "
           "evaluation server")
 

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from conftest import CATEGORIES, CPU, N_TEST_GOOD, TINY_CONFIG
 from test_checkpoint_import import save_original
+from tiny import CATEGORIES, CPU, N_TEST_GOOD, TINY_CONFIG
 
 from hgad.cli import DISTRIBUTION, build_parser, main
 from hgad.data.manifest import read_manifest
@@ -55,10 +55,17 @@ def config_file(tmp_path_factory):
     return path
 
 
-def test_demo_data_then_manifest(tmp_path, capsys):
-    main(["demo-data", str(tmp_path / "demo"), "--seed", "1", "--image-size", "32"])
+@pytest.fixture(scope="module")
+def demo_data(tmp_path_factory) -> Path:
+    """`hgad demo-data` with its default counts, at 32 px."""
+    root = tmp_path_factory.mktemp("cli") / "demo"
+    main(["demo-data", str(root), "--seed", "1", "--image-size", "32"])
+    return root
+
+
+def test_demo_data_then_manifest(demo_data, tmp_path, capsys):
     out = tmp_path / "manifest.csv"
-    main(["manifest", "--layout", "mvtec", "--root", str(tmp_path / "demo"), "--dataset", "demo",
+    main(["manifest", "--layout", "mvtec", "--root", str(demo_data), "--dataset", "demo",
           "--categories", "moon", "--", str(out)])
     frame = read_manifest(out)
     assert set(frame["category"]) == {"moon"}
@@ -67,12 +74,11 @@ def test_demo_data_then_manifest(tmp_path, capsys):
     assert "moon" in capsys.readouterr().out  # the count table is printed
 
 
-def test_manifest_compares_the_published_counts(tmp_path, capsys):
+def test_manifest_compares_the_published_counts(demo_data, tmp_path, capsys):
     """Like the workflow's manifest rule (hgad.data.sources): with every category, a layout's
     published counts stand beside ours, and a difference is a warning."""
-    main(["demo-data", str(tmp_path / "demo"), "--image-size", "32"])
     with pytest.warns(UserWarning) as warned:
-        main(["manifest", "--layout", "mvtec", "--root", str(tmp_path / "demo"), "--dataset",
+        main(["manifest", "--layout", "mvtec", "--root", str(demo_data), "--dataset",
               "demo", str(tmp_path / "manifest.csv")])
     assert {str(w.message) for w in warned} >= {"train: 240 total images, published 3629",
                                                  "test: 144 total images, published 1725"}

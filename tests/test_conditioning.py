@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import CATEGORIES, CPU
+from tiny import CATEGORIES, CPU
 
 from hgad.evaluation.conditioning import VARIANTS, conditioned_level_maps
 from hgad.evaluation.evaluate import category_maps, evaluate, load_test_set, map_metrics

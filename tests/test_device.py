@@ -10,7 +10,7 @@ import warnings
 
 import pytest
 import torch
-from conftest import CPU, Run, run_train
+from tiny import CPU, Run, run_train
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import hgad

@@ -8,7 +8,6 @@ import socket
 import stat
 import tarfile
 import threading
-import time
 import zipfile
 from collections import Counter
 from pathlib import Path
@@ -158,6 +157,7 @@ def test_an_answer_from_the_wrong_byte_starts_over(archives, server, tmp_path):
 def test_a_stalled_transfer_keeps_what_arrived(tmp_path):
     """A server that sends 10 of 100 bytes, then nothing: the read times out, the 10 bytes stay
     in the partial file for the next attempt."""
+    timed_out = threading.Event()
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen(1)
@@ -167,13 +167,14 @@ def test_a_stalled_transfer_keeps_what_arrived(tmp_path):
             with connection:
                 connection.recv(4096)
                 connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"x" * 10)
-                time.sleep(2)
+                timed_out.wait(10)  # the connection stays open, silent, until the client gives up
 
         thread = threading.Thread(target=stall, daemon=True)
         thread.start()
         url = f"http://127.0.0.1:{listener.getsockname()[1]}/a.tar"
         with pytest.raises(requests.ConnectionError, match="after 10 bytes"):
             download_resumable(url, tmp_path / "a.tar", progress=False, retries=0, timeout=0.5)
+        timed_out.set()
         thread.join()
     assert (tmp_path / "a.tar").read_bytes() == b"x" * 10
 

@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-from conftest import CPU
+from tiny import CPU
 
 from hgad.data.manifest import read_manifest, select_split
 from hgad.features.backbone import create_backbone

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import CATEGORIES, CPU
+from tiny import CATEGORIES, CPU
 
 import hgad.evaluation.knn
 from hgad.evaluation.knn import evaluate_knn, knn_anomaly_maps, knn_level_maps, memory_bank

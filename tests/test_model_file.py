@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import CPU
+from tiny import CPU
 
 from hgad.model.model_file import load_model_file, read_model_file
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from conftest import CATEGORIES, CPU, TINY_CONFIG
+from tiny import CATEGORIES, CPU, TINY_CONFIG
 
 import hgad.prediction.predict
 from hgad.cli import main

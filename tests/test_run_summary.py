@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from conftest import CATEGORIES, N_DEFECTS, N_TEST_GOOD, N_TEST_PER_DEFECT, N_TRAIN
+from tiny import CATEGORIES, N_DEFECTS, N_TEST_GOOD, N_TEST_PER_DEFECT, N_TRAIN
 from workflow_runner import TINY, run_workflow
 
 from hgad.cli import main

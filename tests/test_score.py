@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import CATEGORIES, CPU, N_DEFECTS, N_TEST_GOOD, N_TEST_PER_DEFECT
 from scipy.ndimage import gaussian_filter
+from tiny import CATEGORIES, CPU, N_DEFECTS, N_TEST_GOOD, N_TEST_PER_DEFECT
 
 from hgad.data.images import load_mask
 from hgad.data.manifest import read_manifest, select_split

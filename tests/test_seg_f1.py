@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import CPU
+from tiny import CPU
 
 from hgad.data.manifest import VALIDATION, read_manifest, write_manifest
 from hgad.evaluation.evaluate import category_maps, evaluate, load_test_set

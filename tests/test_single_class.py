@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from conftest import CPU
+from tiny import CPU
 
 from hgad.data.manifest import read_manifest, write_manifest
 from hgad.evaluation.evaluate import evaluate, evaluate_snapshots

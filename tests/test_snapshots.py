@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from conftest import CPU, Run, run_train
+from tiny import CPU, Run, run_train
 
 from hgad.evaluation.evaluate import evaluate, evaluate_snapshots
 from hgad.reporting.formatting import BEST_LABEL

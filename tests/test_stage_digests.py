@@ -8,13 +8,8 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
-import pytest
-from workflow_rules import workflow_rules
-from workflow_runner import REPO, SNAKEMAKE, TINY
-
-from hgad.runtime.fingerprint import code_digest
+from workflow_runner import REPO, SNAKEMAKE
 
 TARGETS = ["results/demo/seed0/metrics.json", "results/demo/baseline_knn/metrics.json"]
 
@@ -69,15 +64,3 @@ def test_an_edit_plans_the_stages_that_reach_it_and_no_others(tiny_run, tmp_path
     forced = _snakemake(checkout, workdir, "--forcerun", "train")
     assert forced.returncode == 0, forced.stderr[-4000:]
     assert "reused, nothing left to train" in forced.stdout + forced.stderr
-
-
-@pytest.mark.parametrize("scored", [False, True])
-def test_training_code_digest_is_that_of_the_script_it_runs(scored, tmp_path):
-    """train.score_every_sub_epoch picks the train rule's script, and its code digest with it:
-    off, the plain script (no evaluation code, so an edit there retrains nothing); on, the one
-    that wires the test scoring in."""
-    config = {**TINY, "train": {**TINY["train"], "score_every_sub_epoch": scored}}
-    train = workflow_rules(config, tmp_path)["train"]
-    script = REPO / "workflow" / "scripts" / ("train_scored.py" if scored else "train.py")
-    assert Path(train["script"]) == script
-    assert train["code"] == code_digest(script, REPO / "hgad")

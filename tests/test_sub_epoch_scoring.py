@@ -8,7 +8,7 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 import torch
-from conftest import CPU, Run, run_train
+from tiny import CPU, Run, run_train
 
 from hgad.evaluation.evaluate import SNAPSHOT_COLUMNS, evaluate_snapshots
 from hgad.evaluation.sub_epoch_scoring import SubEpochScoring

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import TINY_CONFIG
+from tiny import TINY_CONFIG
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import throughput  # noqa: E402
@@ -30,7 +30,7 @@ def bench(tmp_path_factory, caches, manifest_path, *options: str) -> dict:
     before = Path.cwd()
     throughput.main(["bench", "--workdir", str(work), "--config", str(config), "--device", "cpu",
                      "--threads", "1", "--meta-epochs", "2", "--sub-epochs", "200",
-                     "--peak-seconds", "0.1",
+                     "--peak-seconds", "0.1", "--backbone-batches", "1",
                      "--json", str(out), *options])
     assert Path.cwd() == before  # it works in the run's folder, then comes back
     return json.loads(out.read_text())

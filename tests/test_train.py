@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import N_TRAIN, Caches, Run, run_train, scaled_cache
+from tiny import N_TRAIN, TINY_CONFIG, Caches, Run, run_train, scaled_cache
 
 from hgad.features.cache import level_path
 from hgad.model.model_file import load_model
@@ -224,8 +224,6 @@ def test_train_rejects_cache_of_other_images(tmp_path, caches, manifest_path, ti
 
 
 def test_checkpoint_of_other_settings_is_not_resumed(tmp_path, trained, caches, manifest_path):
-    from conftest import TINY_CONFIG
-
     from hgad.runtime.config import settings_from_config
 
     config = {**TINY_CONFIG, "train": {**TINY_CONFIG["train"], "lr": 1e-4}}

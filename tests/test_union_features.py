@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import CPU, scaled_cache
+from tiny import CPU, scaled_cache
 
 from hgad.data.layouts import union_manifest
 from hgad.data.manifest import make_manifest, read_manifest, select_split, write_manifest

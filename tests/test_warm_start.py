@@ -8,7 +8,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-from conftest import CPU, Run, run_train
+from tiny import CPU, Run, run_train
 
 from hgad.data.manifest import class_names, read_manifest, select_split
 from hgad.features.cache import open_cache

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import CPU
 from PIL import Image
+from tiny import CPU
 
 from hgad.data.images import load_mask, load_rgb
 from hgad.evaluation import evaluate as evaluation

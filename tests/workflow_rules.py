@@ -2,7 +2,9 @@
 declared resources.
 
 Loaded through Snakemake's API in a subprocess (loading a workflow changes the working directory
-and the environment):  python tests/workflow_rules.py CONFIG.yaml WORKDIR  prints them as JSON.
+and the environment), one for any number of configurations:
+python tests/workflow_rules.py WORKDIR CONFIG.yaml...  prints a JSON list, a rule table per
+configuration, each loaded in its own folder under WORKDIR.
 """
 
 from __future__ import annotations
@@ -17,15 +19,17 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 
 
-def workflow_rules(config: dict, workdir: Path) -> dict[str, dict]:
-    """{rule: {"script": absolute path or None, "code": its ``code`` param or None, "threads":
-    int, "resources": {name: value}}} of the workflow under ``config`` (written to ``workdir``);
-    resources are those the rule declares (a function as ``"function"``), without Snakemake's
-    own ``_cores``, ``_nodes`` and ``tmpdir``."""
+def workflow_rules(configs: list[dict], workdir: Path) -> list[dict[str, dict]]:
+    """For each of ``configs``, {rule: {"script": absolute path or None, "code": its ``code``
+    param or None, "threads": int, "resources": {name: value}}} of the workflow under it (the
+    configurations are written to ``workdir``); resources are those the rule declares (a function
+    as ``"function"``), without Snakemake's own ``_cores``, ``_nodes`` and ``tmpdir``."""
     workdir.mkdir(parents=True, exist_ok=True)
-    config_path = workdir / "rules_config.yaml"
-    config_path.write_text(yaml.safe_dump(config))
-    done = subprocess.run([sys.executable, __file__, str(config_path), str(workdir)],
+    paths = []
+    for index, config in enumerate(configs):
+        paths.append(workdir / f"rules_config{index}.yaml")
+        paths[-1].write_text(yaml.safe_dump(config))
+    done = subprocess.run([sys.executable, __file__, str(workdir), *map(str, paths)],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.splitlines()[-1])
@@ -59,4 +63,9 @@ def _read_rules(config_path: Path, workdir: Path) -> dict[str, dict]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(_read_rules(Path(sys.argv[1]), Path(sys.argv[2]))))
+    tables = []
+    for path in map(Path, sys.argv[2:]):
+        folder = Path(sys.argv[1]) / path.stem
+        folder.mkdir()
+        tables.append(_read_rules(path, folder))
+    print(json.dumps(tables))

@@ -9,6 +9,7 @@ defaults. These dataclasses give the package typed access to the result.
 from __future__ import annotations
 
 import copy
+import functools
 from dataclasses import dataclass, fields
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -158,19 +159,28 @@ def typed_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
             for key, value in overrides.items()}
 
 
-def load_schema() -> dict[str, Any]:
-    """The configuration schema (hgad/resources/config.schema.yaml), read strictly."""
+@functools.cache
+def _schema() -> dict[str, Any]:
+    """The schema as read, once per process (the CLI's parser asks for a dozen defaults, and
+    parsing the file with PyYAML's pure-Python loader takes tens of milliseconds); never
+    changed: callers get copies."""
     return read_yaml(SCHEMA_PATH)
+
+
+def load_schema() -> dict[str, Any]:
+    """The configuration schema (hgad/resources/config.schema.yaml), read strictly: a copy the
+    caller may change."""
+    return copy.deepcopy(_schema())
 
 
 def schema_default(dotted_key: str) -> Any:
     """The schema's default of a key such as ``"evaluate.batch_size"``, or of a dataset's key with
     ``<name>`` for the dataset's name (``"datasets.<name>.realiad.images"``); ``KeyError`` if
     none."""
-    node = load_schema()
+    node = _schema()
     for part in dotted_key.split("."):
         node = node["additionalProperties"] if part == "<name>" else node["properties"][part]
-    return node["default"]
+    return copy.deepcopy(node["default"])
 
 
 def preset_path(name: str) -> Path:
