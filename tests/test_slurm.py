@@ -294,7 +294,7 @@ def cluster():
 @pytest.mark.root
 @pytest.mark.workflow
 def test_demo_workflow_through_the_slurm_profile(cluster, tiny_run_started, tmp_path):
-    rules = workflow_rules(CONFIG, tmp_path / "rules")
+    (rules,) = workflow_rules([CONFIG], tmp_path / "rules")
     gpu_rules = {name for name, rule in rules.items() if rule["resources"].get("gpu")}
     profile = _test_profile(tmp_path / "profile", rules)
     started = time.monotonic()
