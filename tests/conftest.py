@@ -79,13 +79,18 @@ def pytest_configure(config):
     jobs), and a spinning thread takes a core another process needs (a tiny extraction job under
     load: 14 s of CPU time spinning, 6 s sleeping)."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    if _runs_tests(config):
-        config.pluginmanager.import_plugin("tiny")
     if hasattr(config, "workerinput"):
         config.stash[SESSION_ID] = config.workerinput["testrunuid"]
     else:  # the controller hands its id to the workers it starts
         config.stash[SESSION_ID] = config.option.testrunuid = (
             getattr(config.option, "testrunuid", None) or uuid.uuid4().hex)
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-cov has started measuring (make coverage)
+def pytest_sessionstart(session):
+    """Loads tests/tiny.py in a process that runs tests."""
+    if _runs_tests(session.config):
+        session.config.pluginmanager.import_plugin("tiny")
 
 
 def _runs_tests(config: pytest.Config) -> bool:
