@@ -7,15 +7,17 @@ import dataclasses
 import math
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
-from tiny import N_TRAIN, TINY_CONFIG, Caches, Run, run_train, scaled_cache
+from tiny import CPU, N_TRAIN, TINY_CONFIG, Caches, Run, run_train, scaled_cache
 
 from hgad.features.cache import level_path
 from hgad.model.model_file import load_model
 from hgad.runtime.result_warnings import ResultWarning
+from hgad.training.rule_job import train_rule_job
 from hgad.training.train import LOG_FIELDS, TrainingDivergedError
 
 
@@ -180,6 +182,21 @@ def test_same_seed_gives_same_model(tmp_path, trained, caches, manifest_path, ti
     run = Run.at(tmp_path / "again")
     run_train(run, caches, manifest_path, tiny_settings)
     _assert_same_state(_state(run.model), _state(trained.model))
+
+
+def test_the_rule_job_trains_the_rules_seed_on_its_files(tmp_path, trained, caches, manifest_path,
+                                                         tiny_settings):
+    """The train rule's scripts hand their ``snakemake`` object over: its files and its seed
+    wildcard (text) make the same model as the library call."""
+    job = SimpleNamespace(
+        input=SimpleNamespace(train_cache=str(caches.train), manifest=str(manifest_path)),
+        output=SimpleNamespace(model=str(tmp_path / "model.pt"),
+                               loss_log=str(tmp_path / "loss.csv")),
+        params=SimpleNamespace(checkpoints=str(tmp_path / "checkpoints")),
+        wildcards=SimpleNamespace(seed="0"))
+    assert train_rule_job(job, tiny_settings, CPU) == tmp_path / "model.pt"
+    assert (tmp_path / "loss.csv").is_file() and (tmp_path / "checkpoints" / "last.pt").is_file()
+    _assert_same_state(_state(tmp_path / "model.pt"), _state(trained.model))
 
 
 def test_nan_loss_raises_and_keeps_last_checkpoint(tmp_path, caches, manifest_path,
