@@ -29,6 +29,16 @@ TRAIN_FIXED, PER_SUB_EPOCH, SCORING, SNAPSHOT_FIXED, PER_SNAPSHOT, EVALUATION = 
 EXTRACTION = (40, 27)
 
 
+def _assert_paper_end_to_end(figures: dict) -> None:
+    """The end to end of these costs at 200 sub-epochs with 25 snapshots, against the reference:
+    16 inter-class sub-epochs at 31.1 + 25.4 s, 184 intra-class ones at 30.8 + 25.9 s."""
+    workflow = 67 + TRAIN_FIXED + EVALUATION + SNAPSHOT_FIXED + 200 * PER_SUB_EPOCH + 25 * 3
+    reference = 16 * 56.5 + 184 * 56.7
+    assert figures["workflow_s"] == pytest.approx(workflow)
+    assert figures["reference_s"] == pytest.approx(reference)
+    assert figures["ratio"] == pytest.approx(reference / workflow)
+
+
 @pytest.fixture
 def workdir(tmp_path) -> Path:
     bench = tmp_path / "results" / "benchmarks"
@@ -70,14 +80,7 @@ def test_figures_recover_the_costs_and_project_them_to_the_paper_schedule(workdi
         "evaluation_s": EVALUATION, "snapshot_scoring_fixed_s": SNAPSHOT_FIXED,
         "per_snapshot_s": PER_SNAPSHOT})
 
-    # 200 sub-epochs, 25 snapshots; the reference: 16 inter-class sub-epochs at 31.1 + 25.4 s,
-    # 184 intra-class ones at 30.8 + 25.9 s.
-    workflow = 67 + TRAIN_FIXED + EVALUATION + SNAPSHOT_FIXED + 200 * PER_SUB_EPOCH + 25 * 3
-    reference = 16 * 56.5 + 184 * 56.7
-    projection = report["projection"]
-    assert projection["workflow_s"] == pytest.approx(workflow)
-    assert projection["reference_s"] == pytest.approx(reference)
-    assert projection["ratio"] == pytest.approx(reference / workflow)
+    _assert_paper_end_to_end(report["projection"])
     per_sub_epoch = PER_SUB_EPOCH + PER_SNAPSHOT / 8
     assert report["phases"]["inter"]["ratio"] == pytest.approx(56.5 / per_sub_epoch)
     assert report["phases"]["intra"]["ratio"] == pytest.approx(56.7 / per_sub_epoch)
@@ -102,3 +105,32 @@ def test_report_reads_as_a_table_with_its_provenance(workdir):
     assert "commit abc1234, AMD EPYC, 2 cores used" in text
     assert "| training, per sub-epoch (slope, intra-class phase) | 4.00 |" in text
     assert f"**{report['projection']['ratio']:.1f}x**" in text
+
+
+def test_the_paper_length_run_is_the_sum_of_its_jobs(tmp_path):
+    """``--paper-length``: one run of 200 sub-epochs (25 meta-epochs of 8, a snapshot every 8),
+    whose jobs' seconds add up to the end to end that the shorter runs only project."""
+    config = workflow_speed.run_config(FULL, workflow_speed.PAPER_RUN)
+    assert config["seeds"] == [0]
+    assert {key: config["train"][key] for key in ("meta_epochs", "sub_epochs", "snapshot_every",
+                                                  "score_every_sub_epoch")} == {
+        "meta_epochs": 25, "sub_epochs": 8, "snapshot_every": 8, "score_every_sub_epoch": False}
+
+    bench = tmp_path / "results" / "benchmarks"
+    for split, seconds in zip(("train", "test"), EXTRACTION, strict=True):
+        _write_benchmark(bench / "extract_features" / f"demo_{split}.tsv", seconds)
+    _write_benchmark(bench / "train" / "demo_seed0.tsv", TRAIN_FIXED + PER_SUB_EPOCH * 200)
+    _write_benchmark(bench / "evaluate" / "demo_seed0.tsv", EVALUATION)
+    _write_benchmark(bench / "evaluate_snapshots" / "demo_seed0.tsv",
+                     SNAPSHOT_FIXED + PER_SNAPSHOT * 25)
+    report = workflow_speed.paper_run_figures(workflow_speed.job_seconds(tmp_path))
+    run = report["paper_run"]
+    _assert_paper_end_to_end(run)
+    assert report["measured"]["train_s"] == pytest.approx(TRAIN_FIXED + PER_SUB_EPOCH * 200)
+
+    text = workflow_speed.paper_run_markdown({
+        "date": "2026-12-07 08:00 UTC", "commit": "abc1234",
+        "machine": {"cpu": "AMD EPYC", "cores": 2, "load_average": (0.1, 0.1, 0.1)},
+        "cores": 2, "load_average_after": (0.2, 0.1, 0.1), **report})
+    assert "| training, 200 sub-epochs | 830.0 |" in text
+    assert f"**{run['ratio']:.1f}x**" in text
