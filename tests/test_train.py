@@ -17,7 +17,6 @@ from tiny import CPU, N_TRAIN, TINY_CONFIG, Caches, Run, run_train, scaled_cache
 from hgad.features.cache import level_path
 from hgad.model.model_file import load_model
 from hgad.runtime.result_warnings import ResultWarning
-from hgad.training import train as training
 from hgad.training.rule_job import train_rule_job
 from hgad.training.train import LOG_FIELDS, TrainingDivergedError
 
@@ -183,36 +182,6 @@ def test_same_seed_gives_same_model(tmp_path, trained, caches, manifest_path, ti
     run = Run.at(tmp_path / "again")
     run_train(run, caches, manifest_path, tiny_settings)
     _assert_same_state(_state(run.model), _state(trained.model))
-
-
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_levels_on_two_threads_train_the_same_model(tmp_path, caches, manifest_path,
-                                                    tiny_settings, monkeypatch, precision):
-    """With two torch threads on the CPU, levels 1.. step on a second thread beside level 0
-    (``second_lane``): model and loss log equal, bit for bit, those of every level on one."""
-    settings = dataclasses.replace(
-        tiny_settings, train=dataclasses.replace(tiny_settings.train, precision=precision))
-    lanes = []
-    real_lane = training.second_lane
-
-    def recorded_lane(*args):
-        lanes.append(real_lane(*args))
-        return lanes[-1]
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
-        monkeypatch.setattr(training, "second_lane", recorded_lane)
-        two = Run.at(tmp_path / "two_lanes")
-        run_train(two, caches, manifest_path, settings)
-        monkeypatch.setattr(training, "second_lane", lambda *args: None)
-        one = Run.at(tmp_path / "one_lane")
-        run_train(one, caches, manifest_path, settings)
-    finally:
-        torch.set_num_threads(previous)
-    assert lanes and lanes[0] is not None
-    _assert_same_state(_state(two.model), _state(one.model))
-    assert _read_log(two.log) == _read_log(one.log)
 
 
 def test_the_rule_job_trains_the_rules_seed_on_its_files(tmp_path, trained, caches, manifest_path,

@@ -21,8 +21,7 @@ import os
 import pickle
 import shutil
 import warnings
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import asdict
 from functools import partial
 from pathlib import Path
@@ -131,39 +130,6 @@ def train_step(model: HGADModel, level: int, optimiser: torch.optim.Optimizer,
     return terms
 
 
-def second_lane(device: torch.device, settings: Settings, levels: int) -> ThreadPoolExecutor | None:
-    """A thread for the steps of levels 1.. while the calling thread steps level 0, or ``None``
-    (every level on the calling thread): on the CPU with more than one torch thread, several
-    levels and no ``train.compile``; the caller shuts it down.
-
-    Each level has its own flow, prior and optimiser, so the levels' steps of one batch are
-    independent, and each computes exactly what it computes alone (same operations, same thread
-    count per operation). The first level holds most positions (4 of every 5.25 at stride 16);
-    the others are small operations whose fixed costs leave a core idle, which the second lane
-    fills: one bf16 step of the demo's 3 levels at 384 px took 146 ms instead of 183 ms."""
-    if device.type != "cpu" or torch.get_num_threads() < 2 or levels < 2 or settings.train.compile:
-        return None
-    return ThreadPoolExecutor(1, thread_name_prefix="levels")
-
-
-def step_levels(model: HGADModel, optimisers: list[torch.optim.Optimizer],
-                flows: list[torch.nn.Module], features: list[torch.Tensor],
-                classes: torch.Tensor, lr: float, intra: bool, settings: Settings,
-                lane: ThreadPoolExecutor | None) -> torch.Tensor:
-    """One :func:`train_step` of every level on one batch (``features[l]`` [B, D_l, H_l, W_l]),
-    levels 1.. on ``lane`` when given (:func:`second_lane`); their stacked loss terms
-    [levels, 6]."""
-    def run(levels: Iterable[int]) -> list[torch.Tensor]:
-        return [train_step(model, level, optimisers[level], features[level], classes, lr, intra,
-                           settings, flows[level]).stacked() for level in levels]
-
-    if lane is None:
-        return torch.stack(run(range(model.levels)))
-    others = lane.submit(run, range(1, model.levels))
-    first = run([0])
-    return torch.stack(first + others.result())
-
-
 def training_fingerprint(settings: Settings, seed: int, train_cache: str | os.PathLike,
                          names: list[str], hook: SubEpochHook | None = None) -> str:
     """What a checkpoint must have been made from to be resumed (canonical JSON)."""
@@ -258,7 +224,6 @@ def train(train_cache: str | os.PathLike, manifest_path: str | os.PathLike,
                            resident=fits_on_device(arrays, device, tr.resident_fraction))
     progress = tqdm(total=(tr.meta_epochs - start_meta) * steps_per_meta,
                     desc=f"train seed {seed}", unit="it")
-    lane = second_lane(device, settings, model.levels)  # after an error, collected with its thread
     for meta_epoch in range(start_meta, tr.meta_epochs):
         rows, meta_hook_rows = [], []
         intra = meta_epoch >= tr.intra_start_epoch
@@ -271,8 +236,10 @@ def train(train_cache: str | os.PathLike, manifest_path: str | os.PathLike,
                 for step, (features, classes) in enumerate(batches([
                         np.sort(order[step * tr.batch_size:(step + 1) * tr.batch_size])
                         for step in range(steps_per_sub)])):
-                    losses[step] = step_levels(model, optimisers, flows, features, classes,
-                                               lrs[step], intra, settings, lane)
+                    for level, optimiser in enumerate(optimisers):
+                        terms = train_step(model, level, optimiser, features[level], classes,
+                                            lrs[step], intra, settings, flows[level])
+                        losses[step, level] = terms.stacked()
                     progress.update(1)
             try:
                 rows += _sub_epoch_rows(losses, lrs, meta_epoch, sub_epoch, checkpoint_path)
@@ -299,8 +266,6 @@ def train(train_cache: str | os.PathLike, manifest_path: str | os.PathLike,
         if on_meta_epoch_end is not None:
             on_meta_epoch_end(meta_epoch)
     progress.close()
-    if lane is not None:
-        lane.shutdown()
     if on_sub_epoch_end is not None:
         on_sub_epoch_end.done(hook_rows)
     for path in (model_path, log_path):
