@@ -77,6 +77,11 @@ class Paper:
     def snapshots(self) -> int:
         return self.sub_epochs // self.snapshot_every
 
+    @property
+    def phases(self) -> dict[str, int]:
+        """Sub-epochs of each loss phase, keyed as :data:`REFERENCE`."""
+        return {"inter": self.inter_sub_epochs, "intra": self.sub_epochs - self.inter_sub_epochs}
+
 
 PAPER = Paper()
 
@@ -169,11 +174,14 @@ def line_through(x0: float, y0: float, x1: float, y1: float) -> tuple[float, flo
     return y0 - slope * x0, slope
 
 
+def _reference_per_sub_epoch_s(phase: str) -> float:
+    """The reference's training and test evaluation of one sub-epoch of ``phase``."""
+    return REFERENCE[phase]["training_s"] + REFERENCE[phase]["test_evaluation_s"]
+
+
 def _reference_total_s(paper: Paper = PAPER) -> float:
     """The reference's cost of ``paper``'s sub-epochs, phase by phase (:data:`REFERENCE`)."""
-    inter = paper.inter_sub_epochs
-    return sum(count * (REFERENCE[phase]["training_s"] + REFERENCE[phase]["test_evaluation_s"])
-               for phase, count in (("inter", inter), ("intra", paper.sub_epochs - inter)))
+    return sum(count * _reference_per_sub_epoch_s(phase) for phase, count in paper.phases.items())
 
 
 def paper_run_figures(jobs: dict[str, float], paper: Paper = PAPER) -> dict:
@@ -217,9 +225,8 @@ def figures(jobs: dict[str, float], shape: Shape, paper: Paper = PAPER) -> dict:
     # loss out, so it costs no more per sub-epoch.
     workflow_per_sub_epoch = train_per_sub_epoch + per_snapshot / paper.snapshot_every
     phases = {}
-    for phase, count in (("inter", paper.inter_sub_epochs),
-                         ("intra", paper.sub_epochs - paper.inter_sub_epochs)):
-        reference = REFERENCE[phase]["training_s"] + REFERENCE[phase]["test_evaluation_s"]
+    for phase, count in paper.phases.items():
+        reference = _reference_per_sub_epoch_s(phase)
         phases[phase] = {"sub_epochs": count, "reference_per_sub_epoch_s": reference,
                          "workflow_per_sub_epoch_s": workflow_per_sub_epoch,
                          "ratio": reference / workflow_per_sub_epoch}

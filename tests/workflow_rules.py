@@ -25,10 +25,9 @@ def workflow_rules(configs: list[dict], workdir: Path) -> list[dict[str, dict]]:
     configurations are written to ``workdir``); resources are those the rule declares (a function
     as ``"function"``), without Snakemake's own ``_cores``, ``_nodes`` and ``tmpdir``."""
     workdir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for index, config in enumerate(configs):
-        paths.append(workdir / f"rules_config{index}.yaml")
-        paths[-1].write_text(yaml.safe_dump(config))
+    paths = [workdir / f"rules_config{index}.yaml" for index in range(len(configs))]
+    for path, config in zip(paths, configs, strict=True):
+        path.write_text(yaml.safe_dump(config))
     done = subprocess.run([sys.executable, __file__, str(workdir), *map(str, paths)],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -271,8 +271,11 @@ def roc_auc(scores: ArrayLike, labels: ArrayLike, threads: int = 1) -> float:
     anomalous = np.sort(scores[labels])  # sorted queries: fast
     normal = scores[~labels]
     pieces = np.array_split(normal, max(1, min(threads, normal.size)))
-    with ThreadPoolExecutor(len(pieces)) as pool:
-        pieces = list(pool.map(np.sort, pieces))
+    if len(pieces) == 1:
+        pieces = [np.sort(normal)]
+    else:
+        with ThreadPoolExecutor(len(pieces)) as pool:
+            pieces = list(pool.map(np.sort, pieces))
     area2 = 0
     for piece in pieces:
         below = np.searchsorted(piece, anomalous, side="left")

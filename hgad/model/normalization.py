@@ -112,6 +112,9 @@ def _smooth(maps: np.ndarray, sigma: float) -> None:
             maps[row] = gaussian_filter(maps[row], sigma=sigma)
 
     threads = max(1, min(torch.get_num_threads(), len(maps)))
+    if threads == 1:
+        smooth(range(len(maps)))
+        return
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(smooth, [range(start, len(maps), threads) for start in range(threads)]))
 
