@@ -67,7 +67,7 @@ def _backbone_rate(settings, device, precision: str, repeats: int) -> float:
     from hgad.runtime.device import precision_autocast
 
     fs = settings.features
-    backbone = create_backbone(fs.backbone, fs.weights, fs.out_index).to(device)
+    backbone = create_backbone(fs.backbone, fs.weights, fs.out_index, precision).to(device)
     images = torch.randn(fs.batch_size, 3, fs.img_size, fs.img_size, device=device)
     with torch.inference_mode(), precision_autocast(device, precision):
         multiscale_features(backbone, images, fs.levels)  # warm-up (cuDNN autotuning, caches)

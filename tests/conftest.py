@@ -36,8 +36,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-from needs import cpp_compiler, missing
+from needs import missing
 from workflow_runner import TINY_RUN, BackgroundRun, WorkflowRun
+
+from hgad.runtime.compilation import cpp_compiler
 
 
 def _uses_tiny_run(item) -> bool:

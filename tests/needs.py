@@ -9,7 +9,6 @@ instead: a CI machine that lacks a requirement must not pass by skipping. A temp
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from typing import NoReturn
 
@@ -28,8 +27,3 @@ def missing(requirement: str) -> NoReturn:
     print(f"\nSKIPPED: {requirement}", file=sys.stderr)
     pytest.skip(requirement)
 
-
-def cpp_compiler() -> str | None:
-    """The C++ compiler torch.compile's CPU backend calls ($CXX, else g++; clang++ on macOS)."""
-    return shutil.which(os.environ.get("CXX") or ("clang++" if sys.platform == "darwin"
-                                                  else "g++"))

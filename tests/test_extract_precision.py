@@ -13,6 +13,7 @@ from hgad.data.manifest import read_manifest, select_split
 from hgad.features.backbone import create_backbone
 from hgad.features.cache import CacheMismatchError, open_cache, read_meta
 from hgad.features.extract import cache_meta, extract_features, load_image, multiscale_features
+from hgad.runtime.device import precision_autocast
 
 # bf16 keeps 8 bits of mantissa; through the backbone's stage the features move by about 2.5 %
 # (relative L2, measured on the tiny fixtures); twice that is the bound.
@@ -35,6 +36,21 @@ def test_fp32_cache_is_the_float32_backbone_rounded_to_float16(caches, manifest_
     with torch.inference_mode():
         expected = multiscale_features(backbone, images, fs.levels)
     for cached, level in zip(open_cache(caches.test), expected, strict=True):
+        assert np.array_equal(np.asarray(cached), level.to(torch.float16).numpy())
+
+
+def test_bf16_cache_is_the_bf16_backbone_rounded_to_float16(tmp_path, manifest_path,
+                                                            tiny_settings):
+    """What ``hgad predict`` computes for a bf16 model: the same backbone in the same layout
+    (at 128 px, where the channels-last bf16 convolutions round differently from the others)."""
+    fs = replace(tiny_settings.features, precision="bf16", img_size=128)
+    folder = extract_features(manifest_path, "test", tmp_path / "test", fs, CPU)
+    paths = select_split(read_manifest(manifest_path), "test")["image"]
+    images = torch.stack([load_image(p, fs.img_size, fs.mean, fs.std) for p in paths])
+    backbone = create_backbone(fs.backbone, fs.weights, fs.out_index, "bf16")
+    with torch.inference_mode(), precision_autocast(CPU, "bf16"):
+        expected = multiscale_features(backbone, images, fs.levels)
+    for cached, level in zip(open_cache(folder), expected, strict=True):
         assert np.array_equal(np.asarray(cached), level.to(torch.float16).numpy())
 
 

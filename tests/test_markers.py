@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from needs import cpp_compiler, missing
+from needs import missing
+
+from hgad.runtime.compilation import cpp_compiler
 
 pytest_plugins = ["pytester"]
 REPO = Path(__file__).resolve().parent.parent

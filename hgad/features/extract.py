@@ -85,7 +85,8 @@ def extract_features(manifest_path: str | os.PathLike, split: str, out_dir: str 
     frame = select_split(read_manifest(manifest_path), split)
     if frame.empty:
         raise ValueError(f"{manifest_path}: no images in split {split!r}")
-    backbone = create_backbone(settings.backbone, settings.weights, settings.out_index)
+    backbone = create_backbone(settings.backbone, settings.weights, settings.out_index,
+                               settings.precision)
     digest = weights_digest(backbone, settings.weights)
     backbone = backbone.to(device)
     meta = cache_meta(settings, manifest_path, split, len(frame))

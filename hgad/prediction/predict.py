@@ -122,7 +122,8 @@ def check_feature_settings(recorded: dict, settings: FeatureSettings, model_path
 
 def _backbone(recorded: dict, model_path, device: torch.device) -> torch.nn.Module:
     """The recorded feature extractor, refused if its weights are not the training ones."""
-    backbone = create_backbone(recorded["backbone"], recorded["weights"], recorded["out_index"])
+    backbone = create_backbone(recorded["backbone"], recorded["weights"], recorded["out_index"],
+                               recorded["precision"])
     digest = recorded["weights_digest"]
     if digest is not None and tensor_digest(backbone) != digest:
         raise ValueError(f"{model_path}: weights_digest differs: the backbone weights "

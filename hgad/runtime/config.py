@@ -63,7 +63,7 @@ class TrainSettings:
     precision: str
     allow_tf32: bool
     resident_fraction: float
-    compile: bool
+    compile: bool | str  # true, false or "auto"
     init: str | None
 
 

@@ -20,6 +20,7 @@ import math
 import os
 import pickle
 import shutil
+import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict
@@ -38,6 +39,7 @@ from hgad.model.model_file import save_model_file
 from hgad.model.network import HGADModel
 from hgad.model.prior import hgad_losses
 from hgad.runtime.atomic import replace_atomically
+from hgad.runtime.compilation import compile_decision
 from hgad.runtime.config import Settings
 from hgad.runtime.device import float32_matmuls
 from hgad.runtime.fingerprint import training_code_digest
@@ -78,14 +80,16 @@ def epoch_order(seed: int, meta_epoch: int, sub_epoch: int, count: int) -> torch
     return torch.randperm(count, generator=generator)
 
 
-def make_optimisers(model: HGADModel, settings: Settings) -> list[torch.optim.Adam]:
+def make_optimisers(model: HGADModel, settings: Settings,
+                    compiled: bool = False) -> list[torch.optim.Adam]:
     """One Adam per level: each level's step changes only that level's parameters.
 
     Eager fp32 keeps torch's reference Adam (bit for bit the previous arithmetic); bf16 or
-    ``train.compile``, which give that up anyway, use the fused kernel (5x faster here, equal to
-    1 ulp) on the devices that have it.
+    ``compiled`` training (see :func:`hgad.runtime.compilation.compile_decision`), which give
+    that up anyway, use the fused kernel (5x faster here, equal to 1 ulp) on the devices that
+    have it.
     """
-    fused = ((settings.train.precision != "fp32" or settings.train.compile)
+    fused = ((settings.train.precision != "fp32" or compiled)
              and next(model.parameters()).device.type in ("cpu", "cuda"))
     optimisers = []
     for level in range(model.levels):
@@ -200,7 +204,14 @@ def train(train_cache: str | os.PathLike, manifest_path: str | os.PathLike,
     model = HGADModel([a.shape[1] for a in arrays], names, **asdict(settings.model)).to(device)
     if tr.init:
         load_init(tr.init, model)
-    optimisers = make_optimisers(model, settings)
+    count = len(train_rows)
+    steps_per_sub = math.ceil(count / tr.batch_size)
+    steps_per_meta = steps_per_sub * tr.sub_epochs
+    # decided from the whole run's length, so that a resumed run steps as an uninterrupted one
+    compiled, why = compile_decision(tr.compile, device.type, tr.meta_epochs * steps_per_meta)
+    if why:
+        print(why, file=sys.stderr)
+    optimisers = make_optimisers(model, settings, compiled)
     start_meta, log_rows, hook_rows = _resume(checkpoint_path, fingerprint, model, optimisers,
                                               device)
     if start_meta == tr.meta_epochs:
@@ -214,12 +225,9 @@ def train(train_cache: str | os.PathLike, manifest_path: str | os.PathLike,
         _truncate_log(running_log, log_rows)
     snapshot_dir.mkdir(exist_ok=True)
 
-    count = len(train_rows)
-    steps_per_sub = math.ceil(count / tr.batch_size)
-    steps_per_meta = steps_per_sub * tr.sub_epochs
     model.set_precision(tr.precision)
     # compiled wrappers for the training steps only: the model (saved, scored) stays eager
-    flows = [torch.compile(flow) if tr.compile else flow for flow in model.flows]
+    flows = [torch.compile(flow) if compiled else flow for flow in model.flows]
     batches = CacheBatches(arrays, labels, device,
                            resident=fits_on_device(arrays, device, tr.resident_fraction))
     progress = tqdm(total=(tr.meta_epochs - start_meta) * steps_per_meta,
