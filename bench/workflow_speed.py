@@ -27,7 +27,8 @@ a measurement.
 ``--paper-length`` instead runs the workflow once at the paper's length (200 sub-epochs, 8 per
 meta-epoch, a snapshot every 8 scored by ``evaluate_snapshots``): the end to end is then the sum
 of its jobs' benchmark files, measured rather than projected, against the reference's cost of the
-same 200 sub-epochs phase by phase.
+same 200 sub-epochs phase by phase. At that length the preset's ``train.compile: auto`` compiles
+the flows; the shorter runs above stay eager.
 """
 
 from __future__ import annotations
