@@ -4,6 +4,7 @@ compiler is found, and a run it leaves eager is the eager run, bit for bit."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 import torch
@@ -65,3 +66,13 @@ def test_a_long_auto_run_trains_through_compiled_flows(tmp_path, monkeypatch, ca
     run_train(Run.at(tmp_path / "auto"), caches, manifest_path, _auto(tiny_settings))
     assert len(compiled) == tiny_settings.features.levels
     assert "train.compile auto: compiling the flows" in capsys.readouterr().err
+
+
+def test_the_documents_state_the_threshold():
+    """config/README.md and docs/performance.md give ``AUTO_MIN_STEPS``'s value as it is."""
+    repo = Path(__file__).resolve().parents[1]
+    row = next(line for line in (repo / "config" / "README.md").read_text().splitlines()
+               if line.startswith("| `train.compile` |"))
+    assert f"`AUTO_MIN_STEPS` ({AUTO_MIN_STEPS})" in row
+    performance = " ".join((repo / "docs" / "performance.md").read_text().split())
+    assert f"at least {AUTO_MIN_STEPS:,} steps per level (`AUTO_MIN_STEPS`" in performance
