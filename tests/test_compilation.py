@@ -47,7 +47,7 @@ def test_a_short_auto_run_is_the_eager_fp32_run(tmp_path, trained, caches, manif
     eager: the fp32 loss log and weights equal the plain run's bit for bit."""
     run = Run.at(tmp_path / "auto")
     run_train(run, caches, manifest_path, _auto(tiny_settings))
-    assert "train.compile auto: eager" in capsys.readouterr().err
+    assert "train.compile auto: training eager (" in capsys.readouterr().err
     assert run.log.read_bytes() == trained.log.read_bytes()
     expected = load_model(trained.model, CPU).state_dict()
     for name, tensor in load_model(run.model, CPU).state_dict().items():
@@ -65,7 +65,7 @@ def test_a_long_auto_run_trains_through_compiled_flows(tmp_path, monkeypatch, ca
     monkeypatch.setattr(torch, "compile", lambda flow: compiled.append(flow) or flow)
     run_train(Run.at(tmp_path / "auto"), caches, manifest_path, _auto(tiny_settings))
     assert len(compiled) == tiny_settings.features.levels
-    assert "train.compile auto: compiling the flows" in capsys.readouterr().err
+    assert "train.compile auto: training compiled (" in capsys.readouterr().err
 
 
 def test_the_documents_state_the_threshold():

@@ -12,6 +12,8 @@ from hgad.cli import main
 from hgad.reporting.run_summary import image_counts, settings_summary
 from hgad.training.projection import training_cpu_seconds
 
+CATEGORIES_OF_THE_DEMO = ["brick", "grass", "gravel", "moon"]
+
 
 def generated(categories: list[str], n_train: int) -> dict:
     """A config part: the generated demo dataset with ``n_train`` training images a category."""
@@ -52,6 +54,19 @@ def test_demo_settings_on_50_cpu_images_do_not_warn():
     assert "precision  train bf16, evaluate bf16" in summary
     assert "gen: 50 training / 72 test images" in summary
     assert "warning" not in summary
+
+
+def test_the_demo_preset_says_whether_its_training_compiles(monkeypatch):
+    """``train.compile: auto``: the demo's 600 steps per level train eagerly; 8 times the
+    images (4,800 steps) compile on a CPU with a C++ compiler, not on a GPU."""
+    monkeypatch.setenv("CXX", "sh")  # a program that exists: the compiler is found
+    demo = {"preset": "demo", "device": "cpu", **generated(CATEGORIES_OF_THE_DEMO, 60)}
+    summary = settings_summary(demo)
+    assert "precision  train bf16, evaluate bf16; train.compile auto" in summary
+    assert "training eager (600 steps per level, compilation pays from 2000)" in summary
+    longer = {**demo, **generated(CATEGORIES_OF_THE_DEMO, 8 * 60)}
+    assert "training compiled (4800 steps per level)" in settings_summary(longer)
+    assert "training eager on cuda" in settings_summary({**longer, "device": "cuda"})
 
 
 def test_a_gpu_run_does_not_warn():

@@ -6,12 +6,14 @@ Printed once at the start of every workflow run and by ``hgad check-config``.
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 from typing import Any
 
 from hgad.data.demo import DEFECTS
 from hgad.data.layouts import PUBLISHED_COUNTS, build_manifest
 from hgad.data.manifest import ManifestError
+from hgad.runtime.compilation import compile_decision
 from hgad.runtime.config import validate_config
 
 LONG_CPU_TRAINING_S = 3600
@@ -55,17 +57,18 @@ def image_counts(name: str, datasets: dict[str, dict], demo: dict[str, Any]
     return None
 
 
-def _device_line(device: str) -> tuple[str, bool]:
-    """(the device as configured and, for auto, what it finds here; whether it may be the CPU)."""
+def _device_line(device: str) -> tuple[str, str]:
+    """(the device as configured and, for auto, what it finds here; the type of device that
+    is: ``cpu``, ``cuda`` or ``mps``)."""
     if device != "auto":
-        return device, device == "cpu"
+        return device, device.split(":")[0]
     import torch
 
     if torch.cuda.is_available():
-        return "auto (CUDA here)", False
+        return "auto (CUDA here)", "cuda"
     if torch.backends.mps.is_available():
-        return "auto (Apple MPS here)", False
-    return "auto (no GPU here: the CPU)", True
+        return "auto (Apple MPS here)", "mps"
+    return "auto (no GPU here: the CPU)", "cpu"
 
 
 def settings_summary(config: dict[str, Any]) -> str:
@@ -74,7 +77,8 @@ def settings_summary(config: dict[str, Any]) -> str:
     ``config`` is the configuration as given (it is validated, and filled from its preset and
     the schema's defaults, on a copy): the preset (and whether it was defaulted), backbone and
     weights, input size, coupling layers, epochs, device, precisions, and each dataset's image
-    counts where known, with the projected CPU time of training per model; a warning line when
+    counts where known, with the projected CPU time of training per model (and, under
+    ``train.compile: auto``, whether its training compiles); a warning line when
     that exceeds an hour and the run may be on the CPU. Raises ``ValueError`` as
     :func:`~hgad.runtime.config.validate_config` does.
     """
@@ -85,7 +89,7 @@ def settings_summary(config: dict[str, Any]) -> str:
     validate_config(resolved)
     features, model, train = resolved["features"], resolved["model"], resolved["train"]
     preset = resolved["preset"] + ("" if "preset" in config else " (no `preset` key: the default)")
-    device, maybe_cpu = _device_line(resolved["device"])
+    device, device_type = _device_line(resolved["device"])
     try:
         channels, stride = stage_shape(features["backbone"], features["out_index"])
     except (RuntimeError, IndexError):  # a timm name or stage it does not know
@@ -102,7 +106,8 @@ def settings_summary(config: dict[str, Any]) -> str:
         f"  flows      {model['coupling_layers']} coupling layers per level",
         f"  epochs     {train['meta_epochs']} meta-epochs x {train['sub_epochs']} sub-epochs",
         f"  device     {device}",
-        f"  precision  train {train['precision']}, evaluate {resolved['evaluate']['precision']}",
+        f"  precision  train {train['precision']}, evaluate {resolved['evaluate']['precision']}"
+        + ("" if train["compile"] is False else f"; train.compile {str(train['compile']).lower()}"),
         f"  seeds      {', '.join(map(str, resolved['seeds']))}",
     ]
     longest = 0.0
@@ -120,9 +125,13 @@ def settings_summary(config: dict[str, Any]) -> str:
                 train["precision"])
             longest = max(longest, seconds)
             projection = f"; training on a CPU about {_duration(seconds)} per seed"
+        if train["compile"] == "auto":
+            steps = (train["meta_epochs"] * train["sub_epochs"]
+                     * math.ceil(train_images / train["batch_size"]))
+            projection += "; " + compile_decision("auto", device_type, steps)[1]
         lines.append(f"  dataset    {name}: {train_images:,} training / {test_images:,} test "
                      f"images ({source}){projection}")
-    if maybe_cpu and longest > LONG_CPU_TRAINING_S:
+    if device_type == "cpu" and longest > LONG_CPU_TRAINING_S:
         lines.append(
             f"warning: training may run on the CPU and is projected to take about "
             f"{_duration(longest)} per seed for the largest dataset (measured CPU throughput "

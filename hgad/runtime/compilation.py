@@ -27,16 +27,16 @@ def cpp_compiler() -> str | None:
 def compile_decision(setting: bool | str, device_type: str, steps: int) -> tuple[bool, str]:
     """(compile?, why) for ``train.compile`` = ``setting`` (true, false or ``"auto"``) in a run of
     ``steps`` optimiser steps per level on a device of ``device_type`` (``"cpu"``, ``"cuda"``,
-    ...). ``why`` says what ``auto`` decided and why; empty otherwise."""
+    ...). ``why`` says what ``auto`` decided and why (``training eager (600 steps per level,
+    ...)``); empty otherwise."""
     if setting != "auto":
         return bool(setting), ""
     if device_type != "cpu":
-        return False, (f"train.compile auto: eager on {device_type} (compilation is measured on "
-                       "CPUs only)")
+        return False, f"training eager on {device_type} (compilation is measured on CPUs only)"
     if steps < AUTO_MIN_STEPS:
-        return False, (f"train.compile auto: eager ({steps} steps per level, compilation pays "
-                       f"from {AUTO_MIN_STEPS})")
+        return False, (f"training eager ({steps} steps per level, compilation pays from "
+                       f"{AUTO_MIN_STEPS})")
     if cpp_compiler() is None:
-        return False, ("train.compile auto: eager, no C++ compiler found (install g++, or name "
-                       "one in $CXX, to compile)")
-    return True, f"train.compile auto: compiling the flows ({steps} steps per level)"
+        return False, ("training eager: no C++ compiler found (install g++, or name one in $CXX, "
+                       "to compile)")
+    return True, f"training compiled ({steps} steps per level)"

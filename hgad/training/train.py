@@ -210,7 +210,7 @@ def train(train_cache: str | os.PathLike, manifest_path: str | os.PathLike,
     # decided from the whole run's length, so that a resumed run steps as an uninterrupted one
     compiled, why = compile_decision(tr.compile, device.type, tr.meta_epochs * steps_per_meta)
     if why:
-        print(why, file=sys.stderr)
+        print(f"train.compile auto: {why}", file=sys.stderr)
     optimisers = make_optimisers(model, settings, compiled)
     start_meta, log_rows, hook_rows = _resume(checkpoint_path, fingerprint, model, optimisers,
                                               device)
