@@ -9,10 +9,9 @@ from tiny import CATEGORIES, N_DEFECTS, N_TEST_GOOD, N_TEST_PER_DEFECT, N_TRAIN
 from workflow_runner import TINY, run_workflow
 
 from hgad.cli import main
+from hgad.data.demo import TEXTURES
 from hgad.reporting.run_summary import image_counts, settings_summary
 from hgad.training.projection import training_cpu_seconds
-
-CATEGORIES_OF_THE_DEMO = ["brick", "grass", "gravel", "moon"]
 
 
 def generated(categories: list[str], n_train: int) -> dict:
@@ -60,11 +59,11 @@ def test_the_demo_preset_says_whether_its_training_compiles(monkeypatch):
     """``train.compile: auto``: the demo's 600 steps per level train eagerly; 8 times the
     images (4,800 steps) compile on a CPU with a C++ compiler, not on a GPU."""
     monkeypatch.setenv("CXX", "sh")  # a program that exists: the compiler is found
-    demo = {"preset": "demo", "device": "cpu", **generated(CATEGORIES_OF_THE_DEMO, 60)}
+    demo = {"preset": "demo", "device": "cpu", **generated(list(TEXTURES), 60)}
     summary = settings_summary(demo)
     assert "precision  train bf16, evaluate bf16; train.compile auto" in summary
     assert "training eager (600 steps per level, compilation pays from 2000)" in summary
-    longer = {**demo, **generated(CATEGORIES_OF_THE_DEMO, 8 * 60)}
+    longer = {**demo, **generated(list(TEXTURES), 8 * 60)}
     assert "training compiled (4800 steps per level)" in settings_summary(longer)
     assert "training eager on cuda" in settings_summary({**longer, "device": "cuda"})
 
